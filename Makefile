@@ -1,0 +1,36 @@
+# One virtual environment for everything; each target installs what it needs first.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# The CPU build of torch is the fast default here; set TORCH_SPEC="torch" (or a CUDA index) elsewhere.
+TORCH_SPEC ?= torch==2.13.0
+export MUJOCO_GL ?= egl
+
+.PHONY: setup pretrain plan test test-slow benchmark lint clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $@
+
+setup: $(VENV)/.installed
+
+pretrain: setup
+	$(PY) -m experiments.pretrain
+
+test: setup
+	$(PY) -m pytest -q
+
+test-slow: setup
+	$(PY) -m pytest -q -m slow
+
+benchmark: setup
+	$(PY) -m experiments.env_benchmark
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache
