@@ -1,0 +1,68 @@
+"""Typed schemas for the Hydra configs: a misspelt key or a wrong type fails before anything runs.
+
+The YAML files under ``configs/`` hold the defaults; these dataclasses say what keys exist.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+from worldmodel.training.video_stage import VideoStageConfig
+
+
+@dataclass
+class EnvConfig:
+    name: str = MISSING  # Hydra name, e.g. pointmass_tworooms (see envs.ENV_IDS)
+    image_size: int = 64
+
+
+@dataclass
+class ModelConfig:
+    """A preset from ``worldmodel.models.MODEL_PRESETS``; any field left None keeps the preset's value."""
+
+    name: str = MISSING
+    image_size: Optional[int] = None
+    frames: Optional[int] = None
+    tubelet: Optional[int] = None
+    patch: Optional[int] = None
+    width: Optional[int] = None
+    depth: Optional[int] = None
+    heads: Optional[int] = None
+    mlp_ratio: Optional[float] = None
+    pred_width: Optional[int] = None
+    pred_depth: Optional[int] = None
+    pred_heads: Optional[int] = None
+
+
+@dataclass
+class DataConfig:
+    source: str = MISSING  # sim | videos
+    root: Optional[str] = None  # videos: a folder (searched recursively) or a .csv/.txt list of paths
+    frame_step: int = 2
+    episodes: int = 200  # sim: exploration episodes rendered from the env
+    episode_steps: int = 64  # sim: steps per exploration episode
+    num_workers: int = 1
+    probe_workers: int = 4
+
+
+@dataclass
+class PretrainConfig:
+    env: EnvConfig = field(default_factory=EnvConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    video: VideoStageConfig = field(default_factory=VideoStageConfig)
+    stages: list[str] = field(default_factory=lambda: ["video"])
+    seed: int = 0
+    device: str = "cpu"
+    resume: bool = False
+    encoder: Optional[str] = None  # an exported encoder.safetensors for runs without the video stage
+    cache_dir: str = MISSING  # rendered trajectories are cached here
+
+
+def register_schemas() -> None:
+    store = ConfigStore.instance()
+    store.store(name="pretrain_schema", node=PretrainConfig)

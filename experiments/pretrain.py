@@ -1,0 +1,112 @@
+"""Pretrain the world model: ``python -m experiments.pretrain [env=NAME] [model=NAME] [data=sim|videos] ...``
+
+Stages run in order: ``video`` (V-JEPA encoder). The run directory holds ``tb/``,
+``checkpoints/``, ``encoder.safetensors`` and ``summary.json``; it is printed at the end.
+
+Multi-process: ``torchrun --nproc_per_node=N -m experiments.pretrain hydra.run.dir=DIR ...``
+(pass the run dir so every rank writes to the same place).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from experiments.common import run_dir, user_errors_as_one_line
+from experiments.config import register_schemas
+
+log = logging.getLogger("worldmodel.pretrain")
+KNOWN_STAGES = ("video",)
+
+
+def build_model_config(model_cfg: DictConfig):
+    from worldmodel.models import get_preset
+
+    overrides = {k: v for k, v in OmegaConf.to_container(model_cfg).items() if k != "name" and v is not None}
+    return get_preset(model_cfg.name, **overrides)
+
+
+def build_clip_dataset(cfg: DictConfig, model_cfg, dist):
+    """The clips the video stage reads, and a record of where they came from."""
+    from worldmodel.data.sim_clips import SimClipDataset
+    from worldmodel.data.videos import VideoClipDataset, find_videos
+
+    data = cfg.data
+    if data.source == "sim":
+        from envs.exploration import collect_trajectories
+
+        # Rank 0 renders (or finds the cache) first; the others then read the cache.
+        for rank_turn in (True, False):
+            if dist.is_main == rank_turn:
+                trajectories = collect_trajectories(
+                    cfg.env.name, episodes=data.episodes, steps=data.episode_steps, seed=cfg.seed,
+                    image_size=cfg.env.image_size, cache_dir=Path(cfg.cache_dir) / "trajectories")
+            dist.barrier()
+        dataset = SimClipDataset(trajectories.frames, trajectories.episode_starts, frames=model_cfg.frames,
+                                 frame_step=data.frame_step, size=model_cfg.image_size)
+        return dataset, {"source": "sim", "env": cfg.env.name, "episodes": data.episodes}, {}
+    if data.source == "videos":
+        if data.root is None or OmegaConf.is_missing(data, "root"):
+            raise ValueError("data=videos needs data.root=PATH (a folder of videos or a .csv/.txt list)")
+        paths = find_videos(data.root)
+        dataset = VideoClipDataset(paths, frames=model_cfg.frames, frame_step=data.frame_step,
+                                   size=model_cfg.image_size, num_probe_workers=data.probe_workers)
+        return dataset, {"source": "videos", "root": str(data.root), "videos": len(dataset.paths)}, \
+            dataset.skipped_counts()
+    raise ValueError(f"unknown data.source {data.source!r}; choose sim or videos")
+
+
+@hydra.main(version_base="1.3", config_path="../configs", config_name="pretrain")
+@user_errors_as_one_line
+def main(cfg: DictConfig) -> None:
+    import torch
+
+    from worldmodel.data.sampling import ResumableClips
+    from worldmodel.flops import measure_matmul_peak, vjepa_train_flops_per_clip
+    from worldmodel.jepa import VJEPA
+    from worldmodel.masks import MultiBlockMaskCollator
+    from worldmodel.training.distributed import cleanup, init_distributed
+    from worldmodel.training.summary import write_summary
+    from worldmodel.training.video_stage import VideoStageConfig, train_video_stage
+
+    unknown = [s for s in cfg.stages if s not in KNOWN_STAGES]
+    if unknown:
+        raise ValueError(f"unknown stage(s) {unknown}; choose from {list(KNOWN_STAGES)}")
+    if cfg.device not in ("cpu", "cuda"):
+        raise ValueError(f"device must be cpu or cuda, got {cfg.device!r}")
+    if cfg.device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device=cuda but no CUDA device is visible; use device=cpu")
+
+    out = run_dir()
+    dist = init_distributed(cfg.device)
+    torch.manual_seed(cfg.seed)
+    model_cfg = build_model_config(cfg.model)
+    summary: dict = {"command": "pretrain", "env": cfg.env.name, "model": cfg.model.name}
+
+    if "video" in cfg.stages:
+        dataset, data_record, skipped = build_clip_dataset(cfg, model_cfg, dist)
+        stage_cfg = VideoStageConfig(**OmegaConf.to_container(cfg.video))
+        model = VJEPA(model_cfg)
+        collate = MultiBlockMaskCollator(model.encoder.grid, seed=cfg.seed)
+        record = {"model": asdict(model_cfg), "data": data_record, "env": cfg.env.name,
+                  "image_size": model_cfg.image_size, "frames": model_cfg.frames}
+        peak = measure_matmul_peak(device=str(dist.device))
+        video_summary = train_video_stage(
+            model, ResumableClips(dataset, seed=cfg.seed), collate, stage_cfg, run_dir=out, dist=dist,
+            seed=cfg.seed, resume=cfg.resume, num_workers=cfg.data.num_workers,
+            flops_per_clip=vjepa_train_flops_per_clip(model_cfg), matmul_peak=peak, record=record)
+        summary["video"] = {**video_summary, "data": data_record, "skipped_inputs": skipped}
+
+    if dist.is_main:
+        write_summary(out, summary)
+        print(f"run directory: {out}")
+    cleanup()
+
+
+if __name__ == "__main__":
+    register_schemas()
+    main()

@@ -1,0 +1,193 @@
+"""Level 0: the V-JEPA video pretraining loop (one process, or DDP under torchrun).
+
+Reads top to bottom: build optimiser and loader, maybe resume, then for each step
+fetch a batch, compute the JEPA loss, step AdamW, update the EMA target, log, checkpoint.
+Every source of randomness is a function of (seed, step or sample position), so a resumed
+run reproduces an uninterrupted one exactly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from statistics import median
+from typing import Any
+
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
+
+from worldmodel.data.sampling import make_loader
+from worldmodel.training.checkpoint import (export_safetensors, latest_checkpoint, load_checkpoint,
+                                            rng_state, save_checkpoint, set_rng_state)
+from worldmodel.training.distributed import DistInfo, all_reduce_mean
+from worldmodel.training.guards import check_finite
+from worldmodel.training.schedules import Schedules
+from worldmodel.training.tb import TensorBoardLogger
+from worldmodel.training.video_visuals import log_masked_clip, log_feature_pca
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class VideoStageConfig:
+    steps: int = 600
+    batch_size: int = 16
+    start_lr: float = 1e-4
+    lr: float = 5e-4
+    final_lr: float = 1e-6
+    warmup_fraction: float = 0.1
+    weight_decay: float = 0.04
+    final_weight_decay: float = 0.4
+    ema_start: float = 0.996
+    ema_end: float = 1.0
+    grad_clip: float = 10.0
+    precision: str = "auto"  # auto | fp32 | bf16 (auto: bf16 on CUDA devices that support it)
+    compile: bool = False
+    log_every: int = 10
+    image_every: int = 200
+    checkpoint_every: int = 100
+    keep_checkpoints: int = 2
+
+
+def _autocast(precision: str, device: torch.device):
+    if precision not in ("auto", "fp32", "bf16"):
+        raise ValueError(f"video.precision must be auto, fp32 or bf16, got {precision!r}")
+    bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda"
+                                   and torch.cuda.is_bf16_supported())
+    if not bf16:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+def _to_device(batch: dict, device: torch.device) -> dict:
+    move = lambda x: x.to(device, non_blocking=True) if torch.is_tensor(x) else x  # noqa: E731
+    return {k: [move(m) for m in v] if isinstance(v, list) else move(v) for k, v in batch.items()}
+
+
+def train_video_stage(
+    model: torch.nn.Module,
+    dataset: torch.utils.data.Dataset,
+    collate,
+    cfg: VideoStageConfig,
+    *,
+    run_dir: Path,
+    dist: DistInfo,
+    seed: int,
+    resume: bool,
+    num_workers: int,
+    flops_per_clip: float,
+    matmul_peak: float,
+    record: dict[str, Any],
+) -> dict[str, Any]:
+    """Pretrain ``model`` (a ``worldmodel.jepa.VJEPA``) and return this stage's summary.
+
+    ``record`` (plain data: config, env, data fingerprint) is stored in every checkpoint and
+    in the exported encoder's metadata, so later stages can check they match.
+    """
+    device = dist.device
+    ckpt_dir = run_dir / "checkpoints" / "video"
+    model.to(device)
+    optimizer = torch.optim.AdamW(model.param_groups(cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.999))
+    schedules = Schedules(
+        total=cfg.steps, warmup=int(cfg.warmup_fraction * cfg.steps), start_lr=cfg.start_lr, lr=cfg.lr,
+        final_lr=cfg.final_lr, weight_decay=cfg.weight_decay, final_weight_decay=cfg.final_weight_decay,
+        ema_start=cfg.ema_start, ema_end=cfg.ema_end)
+
+    start_step, losses = 0, []
+    if resume and (last := latest_checkpoint(ckpt_dir)) is not None:
+        state = load_checkpoint(last, map_location=device)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        set_rng_state(state["rng"])
+        start_step, losses = state["step"], list(state["losses"])
+        log.info("resumed the video stage from %s at step %d", last, start_step)
+    elif resume:
+        log.info("resume=true but no video checkpoint in %s: starting from step 0", ckpt_dir)
+
+    trainable = DistributedDataParallel(model) if dist.world_size > 1 else model
+    if cfg.compile:
+        trainable = torch.compile(trainable)
+    # Each rank reads its own share of sample positions; the position is the data cursor.
+    loader = make_loader(dataset, batch_size=cfg.batch_size, seed=seed,
+                         start_position=start_step * cfg.batch_size, collate_fn=collate,
+                         num_workers=num_workers, rank=dist.rank, world_size=dist.world_size)
+    logger = TensorBoardLogger(run_dir / "tb") if dist.is_main else None
+    batches = iter(loader)
+    step_times, data_times, stats = [], [], {}
+    last_good = latest_checkpoint(ckpt_dir)
+
+    def save(step: int) -> Path:
+        state = {"step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                 "rng": rng_state(), "losses": losses, "record": record}
+        return save_checkpoint(ckpt_dir / f"step_{step:07d}.pt", state, keep=cfg.keep_checkpoints)
+
+    progress = tqdm(range(start_step, cfg.steps), initial=start_step, total=cfg.steps,
+                    desc="video", disable=not dist.is_main, dynamic_ncols=True)
+    for step in progress:
+        t0 = time.perf_counter()
+        batch = _to_device(next(batches), device)
+        t1 = time.perf_counter()
+        lr, weight_decay, momentum = schedules.apply(optimizer, step)
+        with _autocast(cfg.precision, device):
+            loss, stats = trainable(batch)
+        check_finite(all_reduce_mean(loss.detach()), step, last_good)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip).item()
+        optimizer.step()
+        model.ema_update(momentum)
+        t2 = time.perf_counter()
+        data_times.append(t1 - t0)
+        step_times.append(t2 - t0)
+        losses.append(float(all_reduce_mean(loss.detach())))
+
+        if logger and (step % cfg.log_every == 0 or step + 1 == cfg.steps):
+            clips_per_s = cfg.batch_size * dist.world_size / median(step_times[-cfg.log_every:])
+            logger.scalars({"loss": losses[-1], "lr": lr, "weight_decay": weight_decay,
+                            "ema_momentum": momentum, "grad_norm": grad_norm,
+                            "clips_per_s": clips_per_s, **stats}, step, prefix="video/")
+            progress.set_postfix(loss=f"{losses[-1]:.4f}", clips_s=f"{clips_per_s:.1f}")
+        if logger and (step % cfg.image_every == 0 or step + 1 == cfg.steps):
+            log_masked_clip(logger, batch, model.encoder.grid, step)
+            log_feature_pca(logger, model, batch["clips"][:4], step)
+        if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps:
+            if dist.is_main:
+                last_good = save(step + 1)
+
+    summary = _summarise(cfg, losses, stats, step_times, data_times, dist, flops_per_clip, matmul_peak,
+                         start_step)
+    if dist.is_main:
+        export_safetensors(model.target_encoder.state_dict(), run_dir / "encoder.safetensors",
+                           metadata={"record": record})
+        logger.hparams({f"video/{k}": v for k, v in asdict(cfg).items()},
+                       {"video/final_loss": summary["final_loss"]})
+        logger.close()
+    return summary
+
+
+def _summarise(cfg, losses, stats, step_times, data_times, dist, flops_per_clip, matmul_peak, start_step):
+    window = max(1, min(20, len(losses) // 5))
+    timed = step_times[2:] or step_times  # the first steps pay for worker start-up
+    step_time = median(timed) if timed else float("nan")
+    clips_per_s = cfg.batch_size * dist.world_size / step_time
+    achieved = flops_per_clip * clips_per_s
+    return {
+        "steps": cfg.steps,
+        "resumed_from_step": start_step,
+        "initial_loss": sum(losses[:window]) / window,
+        "final_loss": sum(losses[-window:]) / window,
+        "target_feature_std": stats.get("target_std"),
+        "step_time_s": step_time,
+        "clips_per_s": clips_per_s,
+        "data_wait_fraction": (median(data_times[2:] or data_times) / step_time) if timed else None,
+        "flops_per_clip": flops_per_clip,
+        "achieved_flops_per_s": achieved,
+        "matmul_peak_flops_per_s": matmul_peak,
+        "mfu": achieved / matmul_peak if matmul_peak else None,
+        "world_size": dist.world_size,
+        "final_stats": stats,
+    }
