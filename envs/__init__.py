@@ -1,0 +1,92 @@
+"""Goal-conditioned MuJoCo environments from pixels, registered with gymnasium under ``worldmodel/``.
+
+``make(name)`` takes a Hydra name (``pointmass_open``, ``pointmass_tworooms``, ``pointmass_maze``,
+``reacher``, ``pusher``) and returns ``gym.make`` of its id (with the ``TimeLimit`` of the registration).
+
+Plug-ins: a third-party package declares an entry point in the group ``worldmodel.envs``::
+
+    [project.entry-points."worldmodel.envs"]
+    my_envs = "my_pkg.envs:register"
+
+``load_plugins()`` loads and calls each such callable (no arguments). The callable registers its envs
+with ``gymnasium.register(...)`` and makes them known by name in one of two ways: it calls
+``envs.register_env(name, gym_id)`` for each, or it returns a ``dict[name, gym_id]``. Either way
+``make(name)`` then works for them.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("MUJOCO_GL", "egl")  # read at `import mujoco`: set it before anything imports mujoco
+
+import logging
+from importlib.metadata import entry_points
+from typing import Any
+
+import gymnasium as gym
+
+log = logging.getLogger(__name__)
+
+PLUGIN_GROUP = "worldmodel.envs"
+
+# Hydra name -> gymnasium id. Plug-ins extend it through register_env.
+ENV_IDS: dict[str, str] = {
+    "pointmass_open": "worldmodel/PointMassOpen-v0",
+    "pointmass_tworooms": "worldmodel/PointMassTwoRooms-v0",
+    "pointmass_maze": "worldmodel/PointMassMaze-v0",
+    "reacher": "worldmodel/Reacher-v0",
+    "pusher": "worldmodel/Pusher-v0",
+}
+
+_REGISTRATIONS: dict[str, tuple[str, int, dict[str, Any]]] = {
+    "worldmodel/PointMassOpen-v0": ("envs.pointmass:PointMassEnv", 100, {"layout": "open"}),
+    "worldmodel/PointMassTwoRooms-v0": ("envs.pointmass:PointMassEnv", 200, {"layout": "tworooms"}),
+    "worldmodel/PointMassMaze-v0": ("envs.pointmass:PointMassEnv", 200, {"layout": "maze"}),
+    "worldmodel/Reacher-v0": ("envs.reacher:ReacherEnv", 100, {}),
+    "worldmodel/Pusher-v0": ("envs.pusher:PusherEnv", 200, {}),
+}
+
+
+def _register_builtin() -> None:
+    for gym_id, (entry_point, max_steps, kwargs) in _REGISTRATIONS.items():
+        if gym_id not in gym.registry:
+            gym.register(id=gym_id, entry_point=entry_point, max_episode_steps=max_steps, kwargs=kwargs)
+
+
+def register_env(name: str, gym_id: str) -> None:
+    """Make the gymnasium id ``gym_id`` (already registered) available as ``make(name)``."""
+    if name in ENV_IDS and ENV_IDS[name] != gym_id:
+        raise ValueError(f"env name {name!r} is already taken by {ENV_IDS[name]!r}; pick another name")
+    ENV_IDS[name] = gym_id
+
+
+def load_plugins() -> list[str]:
+    """Call every ``worldmodel.envs`` entry point; returns the names of the plug-ins loaded.
+
+    A plug-in that fails to import or to register is logged and skipped, never fatal.
+    """
+    loaded = []
+    for ep in entry_points(group=PLUGIN_GROUP):
+        try:
+            names = ep.load()()
+            if isinstance(names, dict):
+                for name, gym_id in names.items():
+                    register_env(name, gym_id)
+        except Exception as exc:  # noqa: BLE001 - a broken plug-in must not take the built-in envs down
+            log.warning("env plug-in %r (%s) failed to load: %s", ep.name, ep.value, exc)
+            continue
+        loaded.append(ep.name)
+    return loaded
+
+
+def make(name: str, **kwargs: Any) -> gym.Env:
+    """``gym.make`` the env known as ``name`` (kwargs go to the env, e.g. ``image_size=64``)."""
+    if name not in ENV_IDS:
+        raise ValueError(f"unknown env {name!r}; choose one of: {', '.join(sorted(ENV_IDS))}")
+    return gym.make(ENV_IDS[name], **kwargs)
+
+
+_register_builtin()
+
+__all__ = ["ENV_IDS", "PLUGIN_GROUP", "load_plugins", "make", "register_env"]

@@ -1,0 +1,210 @@
+"""The MuJoCo goal envs: gymnasium compliance, determinism, oracle rollouts, failure handling."""
+
+from __future__ import annotations
+
+import warnings
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import envs
+from envs.exploration import render_trajectories
+
+NAMES = list(envs.ENV_IDS)
+
+
+@pytest.fixture(scope="module", params=NAMES)
+def env(request):
+    env = envs.make(request.param)
+    yield env
+    env.close()
+
+
+def _rollout(name: str, seed: int, actions: np.ndarray):
+    env = envs.make(name).unwrapped
+    obs, info = env.reset(seed=seed)
+    frames, states = [obs], [info["state"]]
+    for a in actions:
+        obs, _, _, _, info = env.step(a)
+        frames.append(obs)
+        states.append(info["state"])
+    env.close()
+    return np.stack(frames), np.stack(states)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_check_env_passes_without_warnings(name):
+    env = envs.make(name)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        check_env(env.unwrapped, skip_render_check=True)
+    assert [str(w.message) for w in caught] == []
+    env.close()
+
+
+def test_registered_ids_and_time_limits():
+    expected = {
+        "pointmass_open": 100,
+        "pointmass_tworooms": 200,
+        "pointmass_maze": 200,
+        "reacher": 100,
+        "pusher": 200,
+    }
+    for name, steps in expected.items():
+        assert gym.spec(envs.ENV_IDS[name]).max_episode_steps == steps
+    assert envs.ENV_IDS["pointmass_tworooms"] == "worldmodel/PointMassTwoRooms-v0"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_same_seed_and_actions_give_identical_frames_and_states(name):
+    actions = np.random.default_rng(1).uniform(-1, 1, (15, 2)).astype(np.float32)
+    frames_a, states_a = _rollout(name, 7, actions)
+    frames_b, states_b = _rollout(name, 7, actions)
+    np.testing.assert_array_equal(frames_a, frames_b)
+    np.testing.assert_array_equal(states_a, states_b)
+    assert not np.array_equal(frames_a[0], frames_a[-1])  # the actions changed the picture
+
+
+def test_reset_info_has_keys_shapes_and_dtypes(env):
+    obs, info = env.reset(seed=3)
+    u = env.unwrapped
+    shape = (u.image_size, u.image_size, 3)
+    assert obs.shape == shape and obs.dtype == np.uint8
+    assert info["goal_image"].shape == shape and info["goal_image"].dtype == np.uint8
+    assert info["state"].dtype == np.float32 and info["state"].shape == (u.state_dim,)
+    assert info["goal_state"].dtype == np.float32 and info["goal_state"].shape == (u.state_dim,)
+    assert isinstance(info["distance"], float) and info["distance"] > u.success_threshold
+    assert info["is_success"] is False
+    assert not np.array_equal(info["goal_image"], obs)
+    np.testing.assert_allclose(
+        u.task_distance(info["state"], info["goal_state"]), info["distance"], rtol=1e-6
+    )
+
+
+def test_render_returns_the_current_observation(env):
+    obs, _ = env.reset(seed=0)
+    np.testing.assert_array_equal(env.unwrapped.render(), obs)
+    obs, *_ = env.step(env.action_space.sample())
+    np.testing.assert_array_equal(env.unwrapped.render(), obs)
+
+
+def test_image_size_is_configurable():
+    env = envs.make("reacher", image_size=32)
+    obs, info = env.reset(seed=0)
+    assert obs.shape == (32, 32, 3) and info["goal_image"].shape == (32, 32, 3)
+    env.close()
+
+
+def test_actions_outside_the_box_are_clipped(env):
+    u = env.unwrapped
+    env.reset(seed=0)
+    state = u.get_sim_state()
+    big = np.full(u.action_space.shape, 5.0, np.float32)
+    _, _, _, _, info_big = env.step(big)
+    u.set_sim_state(state)
+    _, _, _, _, info_one = env.step(np.ones(u.action_space.shape, np.float32))
+    np.testing.assert_array_equal(info_big["state"], info_one["state"])
+
+
+def test_non_finite_action_raises(env):
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="finite"):
+        env.unwrapped.step(np.array([np.nan, 0.0], np.float32))
+    with pytest.raises(ValueError, match="shape"):
+        env.unwrapped.step(np.zeros(3, np.float32))
+
+
+def test_simulate_matches_stepping_the_env(env):
+    u = env.unwrapped
+    env.reset(seed=5)
+    for _ in range(3):
+        u.step(u.action_space.sample())
+    state = u.get_sim_state()
+    actions = np.random.default_rng(0).uniform(-1.2, 1.2, (4, 6, 2))
+    predicted = u.simulate(state, actions)
+    assert predicted.shape == (4, 6, u.state_dim)
+    for i in (0, 3):
+        u.set_sim_state(state)
+        stepped = np.stack([u.step(a.astype(np.float32))[4]["state"] for a in actions[i]])
+        np.testing.assert_allclose(predicted[i], stepped, atol=1e-6)
+    distances = u.task_distance(predicted, u.goal_state)
+    assert distances.shape == (4, 6)
+
+
+def test_simulator_instability_ends_the_episode_with_a_failure(env, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # mujoco appends its warning to ./MUJOCO_LOG.TXT
+    env.reset(seed=0)
+    env.unwrapped.data.qvel[0] = np.nan
+    obs, reward, terminated, _, info = env.step(np.zeros(env.action_space.shape, np.float32))
+    assert terminated is True
+    assert info["failure"].startswith("simulator instability")
+    assert info["is_success"] is False
+    assert obs.dtype == np.uint8 and np.isfinite(reward)
+
+
+def test_unknown_env_name_lists_known_names():
+    with pytest.raises(ValueError) as err:
+        envs.make("foo")
+    message = str(err.value)
+    assert "unknown env 'foo'" in message and "\n" not in message
+    assert all(name in message for name in NAMES)
+
+
+def test_plugin_entry_points_register_envs(monkeypatch):
+    def register():
+        if "plugin/Open-v0" not in gym.registry:
+            gym.register("plugin/Open-v0", entry_point="envs.pointmass:PointMassEnv", max_episode_steps=5)
+        return {"plugin_open": "plugin/Open-v0"}
+
+    def broken():
+        raise ImportError("missing dependency")
+
+    class FakeEntryPoint:
+        def __init__(self, name, fn):
+            self.name, self.value, self._fn = name, f"fake:{name}", fn
+
+        def load(self):
+            return self._fn
+
+    monkeypatch.setattr(envs, "ENV_IDS", dict(envs.ENV_IDS))
+    monkeypatch.setattr(
+        envs, "entry_points", lambda group: [FakeEntryPoint("good", register), FakeEntryPoint("bad", broken)]
+    )
+    assert envs.load_plugins() == ["good"]
+    env = envs.make("plugin_open")
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (64, 64, 3)
+    env.close()
+
+
+def test_tworooms_goals_are_mostly_in_the_other_room():
+    env = envs.make("pointmass_tworooms").unwrapped
+    crossings = []
+    for seed in range(40):
+        _, info = env.reset(seed=seed)
+        crossings.append((info["state"][0] > 0) != (info["goal_state"][0] > 0))
+    assert 0.75 <= np.mean(crossings) <= 1.0
+    env.close()
+
+
+def test_pusher_exploration_moves_the_block_in_many_episodes():
+    data = render_trajectories("pusher", episodes=10, steps=60, seed=0, image_size=32)
+    moved = [
+        np.linalg.norm(data.episode(e).states[-1, 2:4] - data.episode(e).states[0, 2:4]) > 0.05
+        for e in range(data.num_episodes)
+    ]
+    assert np.mean(moved) >= 0.3
+
+
+@pytest.mark.slow
+def test_greedy_planner_solves_open_but_not_long_horizon_layouts():
+    from experiments.env_benchmark import greedy_success
+
+    rates = {
+        name: greedy_success(name, episodes=10)["success_rate"]
+        for name in ("pointmass_open", "pointmass_tworooms", "pointmass_maze")
+    }
+    assert rates["pointmass_open"] >= 0.8
+    assert rates["pointmass_tworooms"] <= 0.4 and rates["pointmass_maze"] <= 0.4
