@@ -1,0 +1,97 @@
+"""Analytic model FLOPs of V-JEPA training and this machine's measured matmul peak, for MFU.
+
+Counts 2 FLOPs per multiply-add of every matmul: patch embedding, attention (QKV, scores, attention x V,
+output projection), MLP, the predictor's input/output projections. Norms, softmax, GELU and the loss are
+left out (they are not matmuls). Training = 3 x forward (forward + backward) for the online encoder and
+predictor, except the patch embedding, whose input needs no gradient (2 x), plus 1 x forward of the target
+encoder over the full clip.
+"""
+
+from __future__ import annotations
+
+import time
+from statistics import median
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from worldmodel.masks import MaskSpec, sample_masks
+from worldmodel.models.encoder import VideoViTConfig
+
+
+def block_flops(tokens: int, width: int, mlp_ratio: float) -> float:
+    """Forward FLOPs of one transformer block on ``tokens`` tokens."""
+    n, d, hidden = tokens, width, int(width * mlp_ratio)
+    qkv = 2 * n * d * 3 * d
+    scores_and_values = 2 * (2 * n * n * d)
+    proj = 2 * n * d * d
+    mlp = 2 * (2 * n * d * hidden)
+    return float(qkv + scores_and_values + proj + mlp)
+
+
+def patch_embed_flops(cfg: VideoViTConfig) -> float:
+    """Forward FLOPs of the tubelet embedding of one full clip."""
+    return 2.0 * cfg.num_tokens * cfg.channels * cfg.tubelet * cfg.patch ** 2 * cfg.width
+
+
+def encoder_forward_flops(cfg: VideoViTConfig, tokens: int | None = None) -> float:
+    """Forward FLOPs of the encoder on one clip keeping ``tokens`` tokens (default: all), embedding excluded."""
+    tokens = cfg.num_tokens if tokens is None else tokens
+    return cfg.depth * block_flops(tokens, cfg.width, cfg.mlp_ratio)
+
+
+def predictor_forward_flops(cfg: VideoViTConfig, context: int, targets: int) -> float:
+    """Forward FLOPs of the predictor on one clip with ``context`` visible and ``targets`` predicted tokens."""
+    embed = 2.0 * context * cfg.width * cfg.pred_width
+    blocks = cfg.pred_depth * block_flops(context + targets, cfg.pred_width, cfg.mlp_ratio)
+    proj = 2.0 * targets * cfg.pred_width * cfg.width
+    return embed + blocks + proj
+
+
+def vjepa_train_flops_per_clip(cfg: VideoViTConfig, context_sizes: Sequence[int],
+                               target_sizes: Sequence[int]) -> float:
+    """Model FLOPs of one training clip: forward + backward for each mask spec i (``context_sizes[i]`` kept
+    tokens, ``target_sizes[i]`` predicted), plus one target-encoder forward over the full clip."""
+    if len(context_sizes) != len(target_sizes):
+        raise ValueError(f"need one context and one target size per mask, got {context_sizes} and {target_sizes}")
+    embed = patch_embed_flops(cfg)
+    target = embed + encoder_forward_flops(cfg)
+    online = sum(2 * embed + 3 * (encoder_forward_flops(cfg, nc) + predictor_forward_flops(cfg, nc, nt))
+                 for nc, nt in zip(context_sizes, target_sizes))
+    return target + online
+
+
+def mean_mask_sizes(grid: tuple[int, int, int], specs: Sequence[MaskSpec], batch_size: int,
+                    batches: int = 200, seed: int = 0) -> tuple[list[float], list[float]]:
+    """Average (context, target) token counts per spec over ``batches`` sampled batches (after truncation)."""
+    rng = np.random.default_rng(seed)
+    context, target = np.zeros(len(specs)), np.zeros(len(specs))
+    for _ in range(batches):
+        for i, spec in enumerate(specs):
+            enc, pred = sample_masks(spec, grid, batch_size, rng)
+            context[i] += enc.shape[1]
+            target[i] += pred.shape[1]
+    return list(context / batches), list(target / batches)
+
+
+def measure_matmul_peak(dtype: torch.dtype = torch.float32, size: int = 1024, device: str | torch.device = "cpu",
+                        seconds: float = 1.0, min_repeats: int = 5) -> float:
+    """Achievable matmul FLOP/s here: the median over repeats of a ``size`` x ``size`` square matmul.
+
+    Uses the current ``torch.get_num_threads()`` on CPU; synchronises on accelerators.
+    """
+    device = torch.device(device)
+    a = torch.randn(size, size, device=device, dtype=dtype)
+    b = torch.randn(size, size, device=device, dtype=dtype)
+    out = torch.empty(size, size, device=device, dtype=dtype)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    torch.matmul(a, b, out=out)  # warm-up
+    sync()
+    times, deadline = [], time.perf_counter() + seconds
+    while len(times) < min_repeats or time.perf_counter() < deadline:
+        start = time.perf_counter()
+        torch.matmul(a, b, out=out)
+        sync()
+        times.append(time.perf_counter() - start)
+    return 2.0 * size ** 3 / median(times)
