@@ -1,0 +1,1 @@
+"""Data: video files, simulator clips and trajectories, with exactly resumable sampling."""
