@@ -111,13 +111,13 @@ def train_video_stage(
     trainable = DistributedDataParallel(model) if dist.world_size > 1 else model
     if cfg.compile:
         trainable = torch.compile(trainable)
-    # Each rank reads its own share of sample positions; the position is the data cursor.
+    # The global sample position is the data cursor; each rank reads every world_size-th position.
     loader = make_loader(dataset, batch_size=cfg.batch_size, seed=seed,
-                         start_position=start_step * cfg.batch_size, collate_fn=collate,
+                         start_position=start_step * cfg.batch_size * dist.world_size, collate_fn=collate,
                          num_workers=num_workers, rank=dist.rank, world_size=dist.world_size)
     logger = TensorBoardLogger(run_dir / "tb") if dist.is_main else None
     batches = iter(loader)
-    step_times, data_times, stats = [], [], {}
+    step_times, data_times, stats, load_failures = [], [], {}, 0
     last_good = latest_checkpoint(ckpt_dir)
 
     def save(step: int) -> Path:
@@ -130,11 +130,16 @@ def train_video_stage(
     for step in progress:
         t0 = time.perf_counter()
         batch = _to_device(next(batches), device)
+        load_failures += batch["load_failures"]
         t1 = time.perf_counter()
         lr, weight_decay, momentum = schedules.apply(optimizer, step)
         with _autocast(cfg.precision, device):
             loss, stats = trainable(batch)
         check_finite(all_reduce_mean(loss.detach()), step, last_good)
+        if logger and (step % cfg.image_every == 0 or step + 1 == cfg.steps):
+            # Before the update: these weights just gave a finite loss, so their features are finite.
+            log_masked_clip(logger, batch, model.encoder.grid, step)
+            log_feature_pca(logger, model, batch["clips"][:4], step)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip).item()
@@ -151,15 +156,14 @@ def train_video_stage(
                             "ema_momentum": momentum, "grad_norm": grad_norm,
                             "clips_per_s": clips_per_s, **stats}, step, prefix="video/")
             progress.set_postfix(loss=f"{losses[-1]:.4f}", clips_s=f"{clips_per_s:.1f}")
-        if logger and (step % cfg.image_every == 0 or step + 1 == cfg.steps):
-            log_masked_clip(logger, batch, model.encoder.grid, step)
-            log_feature_pca(logger, model, batch["clips"][:4], step)
         if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps:
             if dist.is_main:
                 last_good = save(step + 1)
 
     summary = _summarise(cfg, losses, stats, step_times, data_times, dist, flops_per_clip, matmul_peak,
                          start_step)
+    # Files that probed fine but failed to decode mid-run were replaced by another clip; count them.
+    summary["clip_load_failures"] = load_failures
     if dist.is_main:
         export_safetensors(model.target_encoder.state_dict(), run_dir / "encoder.safetensors",
                            metadata={"record": record})
