@@ -33,11 +33,12 @@ def build_model_config(model_cfg: DictConfig):
 def build_clip_dataset(cfg: DictConfig, model_cfg, dist):
     """The clips the video stage reads, and a record of where they came from."""
     from worldmodel.data.sim_clips import SimClipDataset
-    from worldmodel.data.videos import VideoClipDataset, find_videos
+    from worldmodel.data.videos import VideoClipDataset
 
     data = cfg.data
     if data.source == "sim":
         from envs.exploration import collect_trajectories
+        from worldmodel.training.distributed import barrier
 
         # Rank 0 renders (or finds the cache) first; the others then read the cache.
         for rank_turn in (True, False):
@@ -45,18 +46,18 @@ def build_clip_dataset(cfg: DictConfig, model_cfg, dist):
                 trajectories = collect_trajectories(
                     cfg.env.name, episodes=data.episodes, steps=data.episode_steps, seed=cfg.seed,
                     image_size=cfg.env.image_size, cache_dir=Path(cfg.cache_dir) / "trajectories")
-            dist.barrier()
+            barrier()
         dataset = SimClipDataset(trajectories.frames, trajectories.episode_starts, frames=model_cfg.frames,
                                  frame_step=data.frame_step, size=model_cfg.image_size)
         return dataset, {"source": "sim", "env": cfg.env.name, "episodes": data.episodes}, {}
     if data.source == "videos":
         if data.root is None or OmegaConf.is_missing(data, "root"):
             raise ValueError("data=videos needs data.root=PATH (a folder of videos or a .csv/.txt list)")
-        paths = find_videos(data.root)
-        dataset = VideoClipDataset(paths, frames=model_cfg.frames, frame_step=data.frame_step,
-                                   size=model_cfg.image_size, num_probe_workers=data.probe_workers)
-        return dataset, {"source": "videos", "root": str(data.root), "videos": len(dataset.paths)}, \
-            dataset.skipped_counts()
+        dataset = VideoClipDataset.from_root(data.root, frames=model_cfg.frames, frame_step=data.frame_step,
+                                             size=model_cfg.image_size, num_probe_workers=data.probe_workers)
+        record = {"source": "videos", "root": str(data.root), "videos": len(dataset.paths),
+                  "skipped_files": {reason: paths for reason, paths in dataset.skipped.items() if paths}}
+        return dataset, record, dataset.skipped_counts()
     raise ValueError(f"unknown data.source {data.source!r}; choose sim or videos")
 
 
@@ -66,9 +67,9 @@ def main(cfg: DictConfig) -> None:
     import torch
 
     from worldmodel.data.sampling import ResumableClips
-    from worldmodel.flops import measure_matmul_peak, vjepa_train_flops_per_clip
+    from worldmodel.flops import mean_mask_sizes, measure_matmul_peak, vjepa_train_flops_per_clip
     from worldmodel.jepa import VJEPA
-    from worldmodel.masks import MultiBlockMaskCollator
+    from worldmodel.masks import VJEPA_SPECS, MultiBlockMaskCollator
     from worldmodel.training.distributed import cleanup, init_distributed
     from worldmodel.training.summary import write_summary
     from worldmodel.training.video_stage import VideoStageConfig, train_video_stage
@@ -95,10 +96,12 @@ def main(cfg: DictConfig) -> None:
         record = {"model": asdict(model_cfg), "data": data_record, "env": cfg.env.name,
                   "image_size": model_cfg.image_size, "frames": model_cfg.frames}
         peak = measure_matmul_peak(device=str(dist.device))
+        context_sizes, target_sizes = mean_mask_sizes(model_cfg.grid, VJEPA_SPECS, stage_cfg.batch_size)
+        flops_per_clip = vjepa_train_flops_per_clip(model_cfg, context_sizes, target_sizes)
         video_summary = train_video_stage(
             model, ResumableClips(dataset, seed=cfg.seed), collate, stage_cfg, run_dir=out, dist=dist,
             seed=cfg.seed, resume=cfg.resume, num_workers=cfg.data.num_workers,
-            flops_per_clip=vjepa_train_flops_per_clip(model_cfg), matmul_peak=peak, record=record)
+            flops_per_clip=flops_per_clip, matmul_peak=peak, record=record)
         summary["video"] = {**video_summary, "data": data_record, "skipped_inputs": skipped}
 
     if dist.is_main:

@@ -1,0 +1,158 @@
+"""End-to-end: the real ``python -m experiments.pretrain`` command with tiny budgets."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from worldmodel.training.tb import read_event_tags
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = [
+    "model.image_size=32", "model.frames=4", "model.width=32", "model.depth=1", "model.heads=2",
+    "model.pred_width=16", "model.pred_depth=1", "model.pred_heads=2",
+    "data.episodes=3", "data.episode_steps=12", "data.num_workers=0",
+    "video.batch_size=4", "video.log_every=1", "video.image_every=2",
+]
+
+
+def pretrain(run_dir: Path, cache: Path, *overrides: str, check: bool = True, **popen) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "experiments.pretrain", f"hydra.run.dir={run_dir}", f"cache_dir={cache}",
+           *TINY, *overrides]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MUJOCO_GL": "egl"}
+    result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    if check and result.returncode != 0:
+        raise AssertionError(f"pretrain failed ({result.returncode}):\n{result.stderr[-3000:]}")
+    return result
+
+
+def test_default_video_stage_writes_summary_tensorboard_checkpoint_and_encoder(tmp_path):
+    run = tmp_path / "run"
+    result = pretrain(run, tmp_path / "cache", "video.steps=4", "video.checkpoint_every=2")
+    assert f"run directory: {run}" in result.stdout
+    summary = json.loads((run / "summary.json").read_text())
+    video = summary["video"]
+    assert video["steps"] == 4 and video["resumed_from_step"] == 0
+    assert video["clips_per_s"] > 0 and 0 < video["mfu"] < 1
+    assert video["target_feature_std"] > 0
+    assert video["skipped_inputs"] == {}
+    tags = read_event_tags(run / "tb")
+    for tag in ("video/loss", "video/lr", "video/ema_momentum", "video/grad_norm", "video/clips_per_s"):
+        assert tag in tags["scalars"], tag
+    assert {"video/masked_clip", "video/feature_pca"} <= set(tags["images"])
+    assert (run / ".hydra" / "config.yaml").exists()
+    assert sorted(p.name for p in (run / "checkpoints" / "video").glob("step_*.pt")) == [
+        "step_0000002.pt", "step_0000004.pt"]
+    encoder = load_file(run / "encoder.safetensors")
+    assert encoder and all(torch.isfinite(t).all() for t in encoder.values())
+
+
+def test_resume_after_kill_gives_identical_weights(tmp_path):
+    cache = tmp_path / "cache"
+    steps = ["video.steps=12", "video.checkpoint_every=3", "video.keep_checkpoints=10"]
+    pretrain(tmp_path / "full", cache, *steps)
+
+    interrupted = tmp_path / "interrupted"
+    cmd = [sys.executable, "-m", "experiments.pretrain", f"hydra.run.dir={interrupted}",
+           f"cache_dir={cache}", *TINY, *steps]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first = interrupted / "checkpoints" / "video" / "step_0000003.pt"
+    deadline = time.time() + 240
+    while not first.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert first.exists(), "the run never wrote its first checkpoint"
+
+    pretrain(interrupted, cache, *steps, "resume=true")
+    summary = json.loads((interrupted / "summary.json").read_text())["video"]
+    assert 0 < summary["resumed_from_step"] < 12, "the kill did not interrupt the run"
+    full, resumed = load_file(tmp_path / "full" / "encoder.safetensors"), load_file(
+        interrupted / "encoder.safetensors")
+    assert full.keys() == resumed.keys()
+    for name in full:
+        assert torch.equal(full[name], resumed[name]), name
+
+
+def test_nan_loss_stops_with_step_number_and_keeps_last_checkpoint(tmp_path):
+    run = tmp_path / "run"
+    result = pretrain(run, tmp_path / "cache", "video.steps=20", "video.checkpoint_every=1",
+                      "video.start_lr=1e30", "video.lr=1e30", "video.grad_clip=1e30", check=False)
+    assert result.returncode != 0
+    error = result.stderr.strip().splitlines()[-1]
+    assert "at step" in error and "Traceback" not in result.stderr
+    last = sorted((run / "checkpoints" / "video").glob("step_*.pt"))[-1]
+    state = torch.load(last, weights_only=True)
+    assert state["step"] >= 1 and all(torch.isfinite(t).all() for t in state["model"].values()
+                                      if t.is_floating_point())
+
+
+@pytest.mark.parametrize("override, expected", [
+    ("model=nope", "model"),
+    ("env=nope", "env"),
+    ("video.stepz=3", "stepz"),
+    ("video.steps=abc", "steps"),
+    ("stages=[video,dance]", "dance"),
+    ("data=videos", "data.root"),
+])
+def test_bad_overrides_fail_in_one_line_without_traceback(tmp_path, override, expected):
+    result = pretrain(tmp_path / "run", tmp_path / "cache", override, check=False)
+    assert result.returncode != 0
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_video_root_without_readable_videos_names_the_problem(tmp_path):
+    root = tmp_path / "videos"
+    root.mkdir()
+    (root / "empty.mp4").write_bytes(b"")
+    (root / "notes.mp4").write_text("not a video")
+    result = pretrain(tmp_path / "run", tmp_path / "cache", "data=videos", f"data.root={root}", check=False)
+    assert result.returncode == 2
+    assert "error:" in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) <= 3
+
+
+def test_two_process_ddp_on_cpu(tmp_path):
+    run = tmp_path / "ddp"
+    cache = tmp_path / "cache"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           "-m", "experiments.pretrain", f"hydra.run.dir={run}", f"cache_dir={cache}", *TINY,
+           "video.steps=3", "video.checkpoint_every=3"]
+    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((run / "summary.json").read_text())["video"]
+    assert summary["world_size"] == 2 and summary["steps"] == 3
+
+
+def test_video_folder_with_bad_files_trains_and_counts_each_skip(tmp_path):
+    from tests.video_utils import write_test_video
+
+    root = tmp_path / "videos"
+    (root / "nested").mkdir(parents=True)
+    for i in range(2):
+        write_test_video(root / "nested" / f"good{i}.mp4", frames=40, size=64, seed=i)
+    (root / "empty.mp4").write_bytes(b"")
+    (root / "text.mkv").write_text("not a video at all")
+    write_test_video(root / "short.mp4", frames=3, size=64)
+    good = (root / "nested" / "good0.mp4").read_bytes()
+    (root / "truncated.mp4").write_bytes(good[: len(good) // 3])
+    run = tmp_path / "run"
+    pretrain(run, tmp_path / "cache", "data=videos", f"data.root={root}", "video.steps=2")
+    video = json.loads((run / "summary.json").read_text())["video"]
+    skipped = video["skipped_inputs"]
+    assert video["data"]["videos"] == 2
+    assert skipped["empty"] == 1 and skipped["too_short"] == 1 and sum(skipped.values()) == 4
+    named = [path for paths in video["data"]["skipped_files"].values() for path in paths]
+    assert sorted(Path(p).name for p in named) == ["empty.mp4", "short.mp4", "text.mkv", "truncated.mp4"]
