@@ -1,0 +1,121 @@
+"""Hierarchical latent MPC: level 2 picks a subgoal k steps ahead, level 1 plans actions to reach it.
+
+Every env step:
+
+1. level 2: CEM over ``high_horizon`` codes (sampled around the ``N(0, I)`` prior, kept in
+   ``[-code_bound, code_bound]``) rolled out with ``WorldModel.high_rollout``, cost
+   ``d(z_end, z_goal) + running_weight * mean_j d(z_j, z_goal)``: a long look-ahead (``high_horizon * k``
+   env steps) at the price of a few jumps. The first predicted latent is the subgoal.
+2. level 1: CEM over ``k`` actions with ``WorldModel.rollout`` toward the subgoal (plus ``goal_weight``
+   times the distance to the final goal), seeded by ``decode_chunk`` of the first code when
+   ``use_decoder``; the first action is executed.
+
+Both plans are warm-started from the previous step. After each ``act`` the attribute ``diagnostics`` holds
+``predicted_cost`` (level 2's cost to the goal), ``imagined`` ``(k, Dz)`` (level 1's planned trajectory),
+``imagined_high`` ``(high_horizon, Dz)``, ``subgoal`` ``(Dz,)``, ``goal`` ``(Dz,)`` and ``low_cost``.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from agents.mpc import LatentAgentBase, planner_options, trajectory_cost
+from agents.registry import register_agent
+from worldmodel.planning import shift_plan
+
+
+@register_agent("hierarchical")
+class HierarchicalAgent(LatentAgentBase):
+    """Two-level latent MPC.
+
+    Args:
+        env, world_model, seed, check_env: as for ``mpc``.
+        planner: ``cem`` or ``mppi`` (both levels).
+        high_horizon, high_samples, high_iterations, high_elites: level-2 budget (codes, each k env steps).
+        code_bound: codes are clamped to ``[-code_bound, code_bound]`` (the prior is ``N(0, I)``).
+        high_warm_std: sampling std around the previous code plan.
+        horizon, samples, iterations, elites: level-1 budget (``horizon=None`` means k).
+        warm_std: level-1 sampling std around its seed plan.
+        running_weight: weight of mean distances along a plan (both levels).
+        goal_weight: level 1 also pays this times its final distance to the goal latent.
+        use_decoder: seed level 1 with the action chunk decoded from the first planned code.
+    """
+
+    def __init__(self, env: gym.Env, world_model=None, planner: str = "cem", high_horizon: int = 4,
+                 high_samples: int = 128, high_iterations: int = 3, high_elites: int = 16,
+                 code_bound: float = 3.0, high_warm_std: float = 0.7, horizon: int | None = None,
+                 samples: int = 128, iterations: int = 3, elites: int = 16, warm_std: float = 0.5,
+                 min_std: float = 0.05, temperature: float = 0.1, running_weight: float = 0.1,
+                 goal_weight: float = 0.0, use_decoder: bool = True, seed: int = 0, check_env: bool = True):
+        super().__init__(env, world_model, seed, check_env)
+        self.k = int(world_model.k)
+        self.code_dim = int(world_model.code_dim)
+        self.high_horizon, self.high_samples, self.high_iterations = int(high_horizon), int(high_samples), \
+            int(high_iterations)
+        self.horizon = self.k if horizon is None else int(horizon)
+        self.samples, self.iterations = int(samples), int(iterations)
+        for label, value in (("high_horizon", self.high_horizon), ("high_samples", self.high_samples),
+                             ("high_iterations", self.high_iterations), ("horizon", self.horizon),
+                             ("samples", self.samples), ("iterations", self.iterations)):
+            if value < 1:
+                raise ValueError(f"hierarchical {label} must be >= 1, got {value}")
+        self.code_bound, self.high_warm_std, self.warm_std = float(code_bound), high_warm_std, warm_std
+        self.running_weight, self.goal_weight = float(running_weight), float(goal_weight)
+        self.use_decoder = bool(use_decoder)
+        self._high_planner, self._high_options = planner_options(
+            planner, elites=int(high_elites), temperature=temperature, min_std=min_std)
+        self._low_planner, self._low_options = planner_options(
+            planner, elites=int(elites), temperature=temperature, min_std=min_std)
+        self._codes: torch.Tensor | None = None
+        self._actions: torch.Tensor | None = None
+
+    def _reset_plans(self) -> None:
+        self._codes, self._actions = None, None
+
+    @torch.no_grad()
+    def act(self, observation: np.ndarray) -> np.ndarray:
+        z, d = self._observe(observation)
+        goal, wm = self.goal, self.wm
+
+        def high_cost(codes: torch.Tensor) -> torch.Tensor:
+            return trajectory_cost(wm.high_rollout(z, codes, d), goal, self.running_weight, wm.distance)
+
+        high = self._high_planner(
+            high_cost, -self.code_bound, self.code_bound, horizon=self.high_horizon, action_dim=self.code_dim,
+            samples=self.high_samples, iterations=self.high_iterations,
+            init_mean=self._codes if self._codes is not None else torch.zeros(self.high_horizon, self.code_dim),
+            init_std=self.high_warm_std if self._codes is not None else 1.0,
+            generator=self._generator, **self._high_options)
+        self._codes = high.mean  # a code spans k env steps: the plan of one step ago is still current
+        imagined_high = wm.high_rollout(z, high.actions[None], d)[0]  # (H2, Dz)
+        subgoal = imagined_high[0]
+
+        def low_cost(candidates: torch.Tensor) -> torch.Tensor:
+            traj = wm.rollout(z, candidates, d)
+            cost = trajectory_cost(traj, subgoal, self.running_weight, wm.distance)
+            return cost + self.goal_weight * wm.distance(traj[:, -1], goal) if self.goal_weight else cost
+
+        seed_plan = None
+        if self.use_decoder:
+            seed_plan = self._fit_horizon(wm.decode_chunk(high.actions[0]))
+        elif self._actions is not None:
+            seed_plan = shift_plan(self._actions)
+        low = self._low_planner(
+            low_cost, self.action_space.low, self.action_space.high, horizon=self.horizon,
+            action_dim=self.action_dim, samples=self.samples, iterations=self.iterations, init_mean=seed_plan,
+            init_std=self.warm_std if seed_plan is not None else None, generator=self._generator,
+            **self._low_options)
+        self._actions = low.mean
+        self.diagnostics = {"predicted_cost": float(high.cost), "low_cost": float(low.cost),
+                            "imagined": wm.rollout(z, low.actions[None], d)[0], "imagined_high": imagined_high,
+                            "subgoal": subgoal, "goal": goal}
+        return self._to_action(low.actions[0])
+
+    def _fit_horizon(self, chunk: torch.Tensor) -> torch.Tensor:
+        """A decoded chunk ``(k, A)`` cut or padded (with its last action) to the level-1 horizon."""
+        if self.horizon <= chunk.shape[0]:
+            return chunk[: self.horizon]
+        pad = chunk[-1:].expand(self.horizon - chunk.shape[0], -1)
+        return torch.cat([chunk, pad], dim=0)

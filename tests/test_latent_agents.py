@@ -1,0 +1,91 @@
+"""The latent agents (mpc, hierarchical) on a random-init world model: shapes, diagnostics, determinism, budget."""
+
+from __future__ import annotations
+
+import time
+from typing import ClassVar
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from agents import AGENTS, make_agent
+from worldmodel.errors import IncompatibleCheckpointError
+from worldmodel.latents import LatentConfig
+from worldmodel.models import get_preset
+from worldmodel.models.dynamics import DynamicsConfig
+from worldmodel.models.hierarchy import HierarchyConfig
+from worldmodel.world_model import WorldModel
+
+torch.set_num_threads(1)
+
+
+class ImageEnv(gym.Env):
+    """64x64 random images; the goal image in ``info`` like our envs."""
+
+    metadata: ClassVar[dict] = {"render_modes": []}
+
+    def __init__(self, size=64, action_dim=2):
+        self.observation_space = gym.spaces.Box(0, 255, (size, size, 3), np.uint8)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (action_dim,), np.float32)
+        self.spec = gym.envs.registration.EnvSpec("worldmodel/PointMassTwoRooms-v0")
+        self.rng = np.random.default_rng(0)
+
+    def image(self):
+        return self.rng.integers(0, 255, self.observation_space.shape, dtype=np.uint8)
+
+    def reset(self, *, seed=None, options=None):
+        return self.image(), {"goal_image": self.image()}
+
+
+@pytest.fixture(scope="module")
+def world_model():
+    """Default sizes (tiny encoder at 64 px, Dz 32, default P1/P2 widths), random weights."""
+    torch.manual_seed(0)
+    return WorldModel(get_preset("tiny"), LatentConfig(), DynamicsConfig(32, 2), HierarchyConfig(32, 2),
+                      env_name="pointmass_tworooms", env_id="worldmodel/PointMassTwoRooms-v0", image_size=64,
+                      action_low=-1.0, action_high=1.0)
+
+
+@pytest.mark.parametrize("name", ["mpc", "hierarchical"])
+def test_latent_agent_acts_in_bounds_with_diagnostics_and_is_seeded(world_model, name):
+    assert name in AGENTS
+    env = ImageEnv()
+    obs, info = env.reset()
+    actions = []
+    for _ in range(2):
+        agent = make_agent(name, env, world_model=world_model, seed=5)
+        agent.reset(obs, info)
+        actions.append([agent.act(obs) for _ in range(3)])
+    for action in actions[0]:
+        assert action.shape == (2,) and action.dtype == np.float32 and np.all(np.abs(action) <= 1.0)
+    np.testing.assert_array_equal(np.stack(actions[0]), np.stack(actions[1]))
+    diag = agent.diagnostics
+    assert isinstance(diag["predicted_cost"], float) and np.isfinite(diag["predicted_cost"])
+    assert diag["imagined"].shape == ((10 if name == "mpc" else world_model.k), 32)
+    if name == "hierarchical":
+        assert diag["subgoal"].shape == (32,)
+        assert torch.equal(diag["subgoal"], diag["imagined_high"][0])
+
+
+@pytest.mark.parametrize("name", ["mpc", "hierarchical"])
+def test_latent_agent_default_budget_under_100ms_per_action(world_model, name):
+    env = ImageEnv()
+    obs, info = env.reset()
+    agent = make_agent(name, env, world_model=world_model)
+    agent.reset(obs, info)
+    agent.act(obs)  # warm-up
+    times = []
+    for _ in range(5):
+        start = time.perf_counter()
+        agent.act(obs)
+        times.append(time.perf_counter() - start)
+    assert float(np.median(times)) < 0.100, f"{name}: {1000 * np.median(times):.0f} ms per action"
+
+
+def test_latent_agents_refuse_an_incompatible_env_and_a_missing_model(world_model):
+    with pytest.raises(IncompatibleCheckpointError, match="action space"):
+        make_agent("mpc", ImageEnv(action_dim=3), world_model=world_model)
+    with pytest.raises(ValueError, match="checkpoint="):
+        make_agent("hierarchical", ImageEnv())

@@ -1,0 +1,1 @@
+"""Evaluations of the world models (prediction error vs horizon)."""

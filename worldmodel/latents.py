@@ -1,0 +1,228 @@
+"""Compact state latents from the frozen video encoder: the space levels 1 and 2 predict and plan in.
+
+One observation ``(H, W, 3) uint8`` is normalised, repeated to one tubelet and encoded into
+``(h*w, D)`` patch tokens (64 x 192 for the tiny preset); the tokens are average-pooled to a coarse
+``pool x pool`` grid and flattened (``pool*pool*D``), then a fixed linear projection fitted once by PCA
+on the training frames maps them to ``Dz`` dims (32 by default), scaled so the average dim has unit
+variance. PCA keeps the directions that vary most across the data (for the point mass: where the ball
+is) and makes planning cheap: CEM with 256 samples x horizon 10 runs in tens of ms on a CPU.
+
+Pooled features of a whole ``TrajectoryDataset`` are cached on disk next to the dataset, keyed by
+``(encoder hash, dataset hash, pool)``; the PCA is fitted from the cache in a second.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from einops import rearrange
+from torch import nn
+
+from worldmodel.data.transforms import normalize
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LatentConfig:
+    pool: int = 4  # pooled grid side (tokens averaged into pool x pool cells)
+    dim: int = 32  # Dz after the PCA projection
+    batch_size: int = 256  # frames per encoder call when encoding a dataset
+
+
+def state_dict_hash(module_or_state: nn.Module | dict) -> str:
+    """sha256 (16 hex) over a state dict's names, shapes and bytes."""
+    state = module_or_state.state_dict() if isinstance(module_or_state, nn.Module) else module_or_state
+    digest = hashlib.sha256()
+    for key in sorted(state):
+        tensor = state[key].detach().cpu().contiguous()
+        digest.update(f"{key}{tuple(tensor.shape)}{tensor.dtype}".encode())
+        digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()[:16]
+
+
+def dataset_hash(dataset) -> str:
+    """sha256 (16 hex) over a TrajectoryDataset's metadata, offsets, actions and a strided frame sample."""
+    digest = hashlib.sha256(json.dumps(dataset.metadata, sort_keys=True, default=str).encode())
+    digest.update(np.ascontiguousarray(dataset.episode_starts).tobytes())
+    digest.update(np.ascontiguousarray(dataset.actions).tobytes())
+    stride = max(1, len(dataset) // 64)
+    digest.update(np.ascontiguousarray(dataset.frames[::stride]).tobytes())
+    return digest.hexdigest()[:16]
+
+
+class LatentHead(nn.Module):
+    """Frozen encoder tokens -> ``(B, Dz)``: pool to a coarse grid, subtract the mean, project (PCA)."""
+
+    def __init__(self, encoder: nn.Module, cfg: LatentConfig):
+        super().__init__()
+        self.encoder = encoder.eval().requires_grad_(False)
+        self.cfg = cfg
+        _, h, w = encoder.grid
+        if h % cfg.pool or w % cfg.pool:
+            raise ValueError(f"latent pool {cfg.pool} must divide the token grid {h}x{w}")
+        features = cfg.pool * cfg.pool * encoder.width
+        if cfg.dim > features:
+            raise ValueError(f"latent dim {cfg.dim} exceeds the pooled feature size {features}")
+        self.register_buffer("mean", torch.zeros(features))
+        self.register_buffer("projection", torch.eye(features)[:, : cfg.dim].clone())  # (F, Dz)
+
+    @property
+    def dim(self) -> int:
+        return self.cfg.dim
+
+    @torch.no_grad()
+    def pooled(self, frames: torch.Tensor | np.ndarray) -> torch.Tensor:
+        """uint8 ``(B, H, W, 3)`` -> pooled features ``(B, pool*pool*D)`` float32."""
+        frames = frames if torch.is_tensor(frames) else torch.from_numpy(np.array(frames))  # copy: may be read-only
+        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != torch.uint8:
+            raise ValueError(f"expected uint8 frames (B, H, W, 3), got {frames.dtype} {tuple(frames.shape)}")
+        device = self.mean.device
+        tubelet = self.encoder.cfg.tubelet
+        x = normalize(rearrange(frames.to(device), "b h w c -> b c h w").float() / 255.0, channel_dim=-3)
+        clips = x.unsqueeze(2).expand(-1, -1, tubelet, -1, -1)  # (B, C, tubelet, H, W)
+        tokens = self.encoder(clips)  # (B, h*w, D)
+        _, h, w = self.encoder.grid
+        grid = rearrange(tokens, "b (h w) d -> b d h w", h=h, w=w)
+        cells = nn.functional.adaptive_avg_pool2d(grid, self.cfg.pool)
+        return rearrange(cells, "b d p q -> b (p q d)")
+
+    def project(self, pooled: torch.Tensor) -> torch.Tensor:
+        """Pooled features ``(..., F)`` -> latents ``(..., Dz)``."""
+        return (pooled.to(self.mean.dtype) - self.mean) @ self.projection
+
+    @torch.no_grad()
+    def forward(self, frames: torch.Tensor | np.ndarray) -> torch.Tensor:
+        """uint8 frames ``(B, H, W, 3)`` -> latents ``(B, Dz)``."""
+        return self.project(self.pooled(frames))
+
+    @torch.no_grad()
+    def fit(self, pooled: torch.Tensor) -> dict:
+        """Fit mean and PCA projection on pooled features ``(N, F)``; returns explained-variance stats."""
+        x = pooled.double()
+        mean = x.mean(0)
+        cov = torch.cov((x - mean).T)
+        eigvals, eigvecs = torch.linalg.eigh(cov)  # ascending
+        eigvals, eigvecs = eigvals.flip(0).clamp_min(0), eigvecs.flip(1)
+        top = eigvals[: self.cfg.dim]
+        scale = top.mean().sqrt().clamp_min(1e-12)  # average latent dim gets unit variance
+        self.mean.copy_(mean.float())
+        self.projection.copy_((eigvecs[:, : self.cfg.dim] / scale).float())
+        return {"explained_variance": float(top.sum() / eigvals.sum().clamp_min(1e-12)),
+                "latent_dim": self.cfg.dim, "pooled_dim": int(x.shape[1])}
+
+
+@torch.no_grad()
+def encode_pooled(head: LatentHead, frames: np.ndarray, batch_size: int = 256) -> torch.Tensor:
+    """Pooled features ``(N, F)`` float32 for uint8 frames ``(N, H, W, 3)``, encoded in batches."""
+    out = [head.pooled(np.ascontiguousarray(frames[i:i + batch_size])).cpu()
+           for i in range(0, len(frames), batch_size)]
+    return torch.cat(out) if out else torch.zeros(0, head.mean.numel())
+
+
+def cached_pooled(head: LatentHead, dataset, cache_dir: str | os.PathLike | None) -> torch.Tensor:
+    """Pooled features of every frame of ``dataset`` ``(N, F)``, cached as ``cache_dir/latents-<key>.npy``.
+
+    The key covers the encoder weights, the dataset and the pooling, so a new encoder or new data
+    never reads a stale cache. ``cache_dir=None`` computes without caching.
+    """
+    key = f"{state_dict_hash(head.encoder)}-{dataset_hash(dataset)}-p{head.cfg.pool}"
+    path = Path(cache_dir) / f"latents-{key}.npy" if cache_dir is not None else None
+    if path is not None and path.is_file():
+        try:
+            array = np.load(path, allow_pickle=False)
+            if array.shape[0] == len(dataset):
+                log.info("loaded cached latents %s", path)
+                return torch.from_numpy(array.astype(np.float32))
+        except (OSError, ValueError) as exc:
+            log.warning("ignoring unreadable latent cache %s (%s)", path, exc)
+    pooled = encode_pooled(head, dataset.frames, head.cfg.batch_size)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as f:
+            np.save(f, pooled.half().numpy())  # float16 halves the file; PCA does not need more
+        os.replace(tmp, path)
+    return pooled.half().float()  # identical values whether computed or read back
+
+
+def dataset_cache_dir(dataset) -> Path | None:
+    """Where a dataset loaded from disk lives (latents are cached next to it), else None."""
+    frames = dataset.frames
+    filename = getattr(frames, "filename", None)  # np.memmap
+    return Path(filename).parent if filename else None
+
+
+@dataclass
+class LatentTrajectories:
+    """Latents of a trajectory dataset, ready for levels 1 and 2 (all tensors share the first axis N).
+
+    ``z (N, Dz)`` latents, ``d (N, Dz)`` latent velocities (zero at episode starts), ``actions (N, A)``,
+    ``episode_starts (E + 1,)``; ``train_episodes`` / ``holdout_episodes`` index episodes.
+    """
+
+    z: torch.Tensor
+    d: torch.Tensor
+    actions: torch.Tensor
+    episode_starts: np.ndarray
+    train_episodes: np.ndarray
+    holdout_episodes: np.ndarray
+
+    @classmethod
+    def build(cls, z: torch.Tensor, actions, episode_starts, holdout_fraction: float = 0.1):
+        starts = np.asarray(episode_starts, np.int64)
+        first = torch.zeros(len(z), dtype=torch.bool)
+        first[torch.as_tensor(starts[:-1])] = True
+        d = torch.zeros_like(z)
+        d[1:] = z[1:] - z[:-1]
+        d[first] = 0.0
+        episodes = len(starts) - 1
+        held = min(episodes - 1, max(1, round(holdout_fraction * episodes))) if episodes > 1 else 0
+        order = np.arange(episodes)
+        return cls(z.float(), d, torch.as_tensor(np.asarray(actions), dtype=torch.float32), starts,
+                   order[: episodes - held], order[episodes - held:])
+
+    def windows(self, length: int, split: str = "train") -> np.ndarray:
+        """Start indices ``(W,)`` of runs of ``length`` frames inside one episode of ``split``."""
+        episodes = self.train_episodes if split == "train" else self.holdout_episodes
+        out = [np.arange(self.episode_starts[e], self.episode_starts[e + 1] - length + 1) for e in episodes]
+        out = [w for w in out if len(w)]
+        return np.concatenate(out).astype(np.int64) if out else np.zeros(0, np.int64)
+
+    def gather(self, starts: torch.Tensor, length: int) -> dict[str, torch.Tensor]:
+        """Windows from ``starts (B,)``: ``z (B, length, Dz)``, ``d (B, length, Dz)``, ``actions (B, length - 1, A)``."""
+        index = starts[:, None] + torch.arange(length)[None]
+        return {"z": self.z[index], "d": self.d[index], "actions": self.actions[index[:, :-1]]}
+
+
+def prepare_latents(head: LatentHead, dataset, *, cache_dir: str | os.PathLike | None = "auto",
+                    holdout_fraction: float = 0.1) -> tuple[LatentTrajectories, dict]:
+    """Fit ``head``'s PCA on the training episodes' pooled features and return the latent trajectories.
+
+    ``cache_dir="auto"``: next to the dataset when it was loaded from disk (else no cache).
+    Returns the trajectories and a record (hashes, explained variance, encode seconds).
+    """
+    import time
+
+    started = time.perf_counter()
+    where = dataset_cache_dir(dataset) if cache_dir == "auto" else cache_dir
+    pooled = cached_pooled(head, dataset, where)
+    encode_seconds = time.perf_counter() - started
+    probe = LatentTrajectories.build(torch.zeros(len(dataset), 1), dataset.actions, dataset.episode_starts,
+                                     holdout_fraction)
+    train_end = int(dataset.episode_starts[probe.train_episodes[-1] + 1])  # train episodes come first
+    stats = head.fit(pooled[:train_end])
+    z = head.project(pooled)
+    data = LatentTrajectories.build(z, dataset.actions, dataset.episode_starts, holdout_fraction)
+    record = {**stats, "frames": len(dataset), "encode_seconds": encode_seconds,
+              "encoder_hash": state_dict_hash(head.encoder), "dataset_hash": dataset_hash(dataset),
+              "train_episodes": len(data.train_episodes), "holdout_episodes": len(data.holdout_episodes),
+              "latent_std": float(z.std(0).mean())}
+    return data, record

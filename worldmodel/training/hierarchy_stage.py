@@ -1,0 +1,87 @@
+"""Level 2 training: P2 jumps k steps from a code of the action chunk; the chunk code is a small VAE.
+
+Loss per batch of windows of ``1 + k * jumps`` frames (targets are frozen-encoder latents, no gradient):
+
+    one-jump L1 (z and d at every jump, teacher-forced from the true z, d)
+  + rollout_weight * L1 of chaining all jumps open loop
+  + kl_weight * KL(q(c | a_{t:t+k}) || N(0, I))          (so a planner can sample codes from N(0, I))
+  + recon_weight * MSE(decode(c), a_{t:t+k})            (the decoder proposes action chunks to level 1)
+
+Logged as collapse guards: the target latents' std and the predictions' std across the batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from einops import rearrange
+
+from worldmodel.latents import LatentTrajectories
+from worldmodel.models.hierarchy import HierarchyConfig, HighLevel
+from worldmodel.training.dynamics_stage import sample_windows, train_latent_model
+
+
+@dataclass
+class HierarchyStageConfig:
+    steps: int = 1500
+    batch_size: int = 128
+    k: int = 8
+    jumps: int = 3  # high-level steps per training window (rollout loss over all of them)
+    code_dim: int = 6
+    action_space: str = "chunk_code"
+    rollout_weight: float = 1.0
+    kl_weight: float = 0.01
+    recon_weight: float = 0.5
+    hidden: int = 256
+    layers: int = 2
+    lr: float = 1e-3
+    final_lr: float = 1e-5
+    warmup: int = 50
+    weight_decay: float = 1e-4
+    grad_clip: float = 1.0
+    log_every: int = 25
+    checkpoint_every: int = 250
+    keep_checkpoints: int = 2
+
+
+def hierarchy_loss(model: HighLevel, batch: dict[str, torch.Tensor], cfg: HierarchyStageConfig):
+    k = model.cfg.k
+    z, d = batch["z"][:, ::k], batch["d"][:, ::k]  # (B, J+1, Dz): frames 0, k, 2k, ...
+    chunks = rearrange(batch["actions"], "b (j k) a -> (b j) k a", k=k)
+    codes, kl = model.code.encode(chunks)
+    jumps = z.shape[1] - 1
+    codes = rearrange(codes, "(b j) c -> b j c", j=jumps)
+    z_next, d_next = model.predictor(z[:, :-1].flatten(0, 1), d[:, :-1].flatten(0, 1), codes.flatten(0, 1))
+    one_jump = ((z_next - z[:, 1:].flatten(0, 1)).abs().mean()
+                + (d_next - d[:, 1:].flatten(0, 1)).abs().mean())
+    rolled = model.predictor.rollout(z[:, 0], d[:, 0], codes)
+    rollout = (rolled - z[:, 1:]).abs().mean()
+    recon = (model.code.decode(codes.flatten(0, 1)) - chunks).pow(2).mean()
+    loss = one_jump + cfg.rollout_weight * rollout + cfg.kl_weight * kl.mean() + cfg.recon_weight * recon
+    stats = {"one_jump_l1": one_jump.item(), "rollout_l1": rollout.item(), "kl": kl.mean().item(),
+             "recon_mse": recon.item(), "no_change_l1": float((z[:, 1:] - z[:, :1]).abs().mean()),
+             "code_std": float(codes.detach().std(dim=(0, 1)).mean()),
+             "target_std": float(z.std(0).mean()), "prediction_std": float(rolled.detach().std(0).mean())}
+    return loss, stats
+
+
+def train_hierarchy_stage(data: LatentTrajectories, cfg: HierarchyStageConfig, *, run_dir: Path, seed: int,
+                          resume: bool, record: dict[str, Any],
+                          callback: Callable[[int], None] | None = None) -> tuple[HighLevel, dict]:
+    """Train level 2 on latent trajectories; returns the model and the stage summary."""
+    torch.manual_seed(seed + 1)
+    model_cfg = HierarchyConfig(latent_dim=data.z.shape[1], action_dim=data.actions.shape[1], k=cfg.k,
+                                code_dim=cfg.code_dim, hidden=cfg.hidden, layers=cfg.layers)
+    model = HighLevel(model_cfg, cfg.action_space)
+    length = 1 + cfg.k * cfg.jumps
+
+    def loss_fn(m, generator):
+        return hierarchy_loss(m, sample_windows(data, length, cfg.batch_size, generator), cfg)
+
+    summary = train_latent_model("hierarchy", model, loss_fn, cfg, run_dir=run_dir, seed=seed, resume=resume,
+                                 record={**record, "stage_config": asdict(cfg)}, callback=callback)
+    return model, {**summary, "model": asdict(model_cfg)}

@@ -1,0 +1,189 @@
+"""``WorldModel``: the frozen encoder + latent head (level 0), P1 (level 1) and P2 (level 2) in one object.
+
+    wm = WorldModel.load("runs/pretrain/pointmass_tworooms/<date>")      # or the world_model.pt file
+    wm.check_compatible(env)
+    z = wm.encode(frames)                        # uint8 (B, H, W, 3) -> (B, Dz)
+    traj = wm.rollout(z, actions)                # (N, H, A) -> (N, H, Dz), one env step per entry
+    jumps = wm.high_rollout(z, codes)            # (N, H2, C) -> (N, H2, Dz), k env steps per entry
+    cost = wm.distance(traj[:, -1], goal)        # (N,)
+
+Saved as one ``torch.save`` file of state dicts and plain-data configs, read back with
+``torch.load(weights_only=True)``: loading never runs code from the file.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from worldmodel.errors import IncompatibleCheckpointError
+from worldmodel.latents import LatentConfig, LatentHead
+from worldmodel.models.dynamics import DynamicsConfig, LatentDynamics
+from worldmodel.models.encoder import VideoEncoder, VideoViTConfig
+from worldmodel.models.hierarchy import HierarchyConfig, HighLevel
+from worldmodel.training.checkpoint import CheckpointError, load_checkpoint
+
+WORLD_MODEL_FILE = "world_model.pt"
+FORMAT_VERSION = 1
+
+
+class WorldModel(nn.Module):
+    def __init__(self, encoder_cfg: VideoViTConfig, latent_cfg: LatentConfig, dynamics_cfg: DynamicsConfig,
+                 hierarchy_cfg: HierarchyConfig, *, env_name: str, image_size: int, action_low, action_high,
+                 env_id: str | None = None, action_space: str = "chunk_code"):
+        super().__init__()
+        if dynamics_cfg.latent_dim != latent_cfg.dim or hierarchy_cfg.latent_dim != latent_cfg.dim:
+            raise ValueError(f"latent dims disagree: head {latent_cfg.dim}, dynamics {dynamics_cfg.latent_dim}, "
+                             f"hierarchy {hierarchy_cfg.latent_dim}")
+        self.encoder_cfg, self.latent_cfg = encoder_cfg, latent_cfg
+        self.dynamics_cfg, self.hierarchy_cfg = dynamics_cfg, hierarchy_cfg
+        self.env_name, self.env_id, self.image_size = env_name, env_id or env_name, int(image_size)
+        shape = (dynamics_cfg.action_dim,)
+        self.action_low = np.broadcast_to(np.asarray(action_low, np.float32), shape).copy()
+        self.action_high = np.broadcast_to(np.asarray(action_high, np.float32), shape).copy()
+        self.head = LatentHead(VideoEncoder(encoder_cfg), latent_cfg)
+        self.dynamics = LatentDynamics(dynamics_cfg)
+        self.high = HighLevel(hierarchy_cfg, action_space)
+        self.requires_grad_(False)
+        self.eval()
+
+    # ---- attributes the agents read ------------------------------------------------------------
+    @property
+    def action_dim(self) -> int:
+        return self.dynamics_cfg.action_dim
+
+    @property
+    def k(self) -> int:
+        return self.hierarchy_cfg.k
+
+    @property
+    def latent_dim(self) -> int:
+        return self.latent_cfg.dim
+
+    @property
+    def code_dim(self) -> int:
+        return self.hierarchy_cfg.code_dim
+
+    # ---- the model ------------------------------------------------------------------------------
+    @torch.no_grad()
+    def encode(self, frames: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """uint8 ``(B, H, W, 3)`` (or one ``(H, W, 3)``) -> latents ``(B, Dz)``."""
+        frames = torch.as_tensor(np.asarray(frames)) if not torch.is_tensor(frames) else frames
+        if frames.ndim == 3:
+            frames = frames[None]
+        if tuple(frames.shape[1:3]) != (self.image_size, self.image_size):
+            raise IncompatibleCheckpointError(
+                f"world model for {self.env_name} expects {self.image_size}x{self.image_size} frames, "
+                f"got {tuple(frames.shape[1:3])}")
+        return self.head(frames)
+
+    @torch.no_grad()
+    def step(self, z: torch.Tensor, a: torch.Tensor, d: torch.Tensor | None = None) -> torch.Tensor:
+        """One env step: ``z (N, Dz)``, ``a (N, A)`` -> ``(N, Dz)``; ``d`` = ``z_t - z_{t-1}`` if known."""
+        return self.dynamics(z, d, a)
+
+    @torch.no_grad()
+    def rollout(self, z: torch.Tensor, actions: torch.Tensor, d: torch.Tensor | None = None) -> torch.Tensor:
+        """``z (N, Dz)`` or ``(Dz,)``, ``actions (N, H, A)`` -> ``(N, H, Dz)``."""
+        z, d = self._expand(z, d, actions.shape[0])
+        return self.dynamics.rollout(z, d, actions)
+
+    @torch.no_grad()
+    def high_step(self, z: torch.Tensor, code: torch.Tensor, d: torch.Tensor | None = None) -> torch.Tensor:
+        """k env steps: ``z (N, Dz)``, ``code (N, C)`` -> ``(N, Dz)``."""
+        z, d = self._expand(z, d, code.shape[0])
+        return self.high.predictor(z, d, code)[0]
+
+    @torch.no_grad()
+    def high_rollout(self, z: torch.Tensor, codes: torch.Tensor, d: torch.Tensor | None = None) -> torch.Tensor:
+        """``z (N, Dz)`` or ``(Dz,)``, ``codes (N, H2, C)`` -> latents every k steps ``(N, H2, Dz)``."""
+        z, d = self._expand(z, d, codes.shape[0])
+        return self.high.predictor.rollout(z, d, codes)
+
+    @torch.no_grad()
+    def decode_chunk(self, code: torch.Tensor) -> torch.Tensor:
+        """Code ``(..., C)`` -> the action chunk it stands for ``(..., k, A)``, inside the action box."""
+        chunk = self.high.code.decode(code)
+        low, high = torch.as_tensor(self.action_low), torch.as_tensor(self.action_high)
+        return low + (chunk + 1.0) * 0.5 * (high - low)
+
+    @staticmethod
+    def distance(z: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
+        """Mean L1 distance over the last axis: ``(N, Dz)`` vs ``(Dz,)`` or ``(N, Dz)`` -> ``(N,)``."""
+        return (z - goal).abs().mean(-1)
+
+    @staticmethod
+    def _expand(z, d, n):
+        z = z[None] if z.ndim == 1 else z
+        d = torch.zeros_like(z) if d is None else (d[None] if d.ndim == 1 else d)
+        return z.expand(n, -1), d.expand(n, -1)
+
+    # ---- compatibility --------------------------------------------------------------------------
+    def check_compatible(self, env) -> None:
+        """Raise ``IncompatibleCheckpointError`` naming both sides if ``env`` is not what this model learnt.
+
+        Compares the env (its gymnasium id, or short name), the observation resolution and the action box.
+        """
+        space = env.action_space
+        obs_shape = tuple(getattr(env.observation_space, "shape", ()) or ())
+        spec = getattr(env, "spec", None)
+        env_id = getattr(spec, "id", None) or type(getattr(env, "unwrapped", env)).__name__
+        problems = []
+        if env_id not in (self.env_name, self.env_id):
+            problems.append(f"env: checkpoint {self.env_name!r} ({self.env_id}), env {env_id!r}")
+        if obs_shape[:2] != (self.image_size, self.image_size):
+            problems.append(f"resolution: checkpoint {self.image_size}x{self.image_size}, env observation {obs_shape}")
+        same_box = (tuple(getattr(space, "shape", ())) == (self.action_dim,)
+                    and np.allclose(space.low, self.action_low) and np.allclose(space.high, self.action_high))
+        if not same_box:
+            problems.append(f"action space: checkpoint Box({self.action_low.tolist()}, "
+                            f"{self.action_high.tolist()}, ({self.action_dim},)), env {space}")
+        if problems:
+            raise IncompatibleCheckpointError(
+                "world model does not fit this env (" + "; ".join(problems) + "); pretrain one for it with "
+                "`python -m experiments.pretrain env=<name>` or pass a matching checkpoint")
+
+    # ---- files ----------------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> Path:
+        from worldmodel.training.checkpoint import save_checkpoint
+
+        state = {"format_version": FORMAT_VERSION, "env_name": self.env_name, "env_id": self.env_id,
+                 "image_size": self.image_size,
+                 "action_low": self.action_low.tolist(), "action_high": self.action_high.tolist(),
+                 "action_space": self.high.action_space_name,
+                 "configs": {"encoder": asdict(self.encoder_cfg), "latent": asdict(self.latent_cfg),
+                             "dynamics": asdict(self.dynamics_cfg), "hierarchy": asdict(self.hierarchy_cfg)},
+                 "state_dict": {k: v.detach().cpu() for k, v in self.state_dict().items()}}
+        return save_checkpoint(path, state, update_last=False)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, device: str | torch.device = "cpu") -> WorldModel:
+        """From a ``world_model.pt`` file or a pretrain run directory holding one."""
+        path = Path(path)
+        file = path / WORLD_MODEL_FILE if path.is_dir() else path
+        if not file.is_file():
+            raise FileNotFoundError(
+                f"no world model at {file}; make one with `python -m experiments.pretrain env=<name>` "
+                f"(it writes {WORLD_MODEL_FILE} into the run directory)")
+        state = load_checkpoint(file, map_location="cpu")
+        if state.get("format_version") != FORMAT_VERSION:
+            raise CheckpointError(f"{file} has world-model format {state.get('format_version')}, "
+                                  f"expected {FORMAT_VERSION}; re-run `python -m experiments.pretrain`")
+        configs = state["configs"]
+        model = cls(VideoViTConfig(**configs["encoder"]), LatentConfig(**configs["latent"]),
+                    DynamicsConfig(**configs["dynamics"]), HierarchyConfig(**configs["hierarchy"]),
+                    env_name=state["env_name"], env_id=state["env_id"], image_size=state["image_size"],
+                    action_low=state["action_low"], action_high=state["action_high"],
+                    action_space=state["action_space"])
+        model.load_state_dict(state["state_dict"])
+        return model.to(device)
+
+    def describe(self) -> dict[str, Any]:
+        return {"env": self.env_name, "image_size": self.image_size, "action_dim": self.action_dim,
+                "latent_dim": self.latent_dim, "k": self.k, "code_dim": self.code_dim}
