@@ -12,6 +12,8 @@ from agents.oracle import OracleAgent
 
 # Importing our agents registers them.
 from agents.random_agent import RandomAgent
+from agents.mpc import LatentMPCAgent
+from agents.hierarchical import HierarchicalAgent
 from agents.registry import (
     AGENTS,
     CONTEXT_KEYWORDS,
@@ -29,6 +31,8 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "Agent",
     "EpisodeRecord",
+    "HierarchicalAgent",
+    "LatentMPCAgent",
     "OracleAgent",
     "RandomAgent",
     "available_agents",
