@@ -1,0 +1,31 @@
+"""Smoke test: ``python -m experiments.benchmark quick=true`` measures every section and writes its JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_quick_benchmark_reports_every_section(tmp_path):
+    run = tmp_path / "bench"
+    cmd = [sys.executable, "-m", "experiments.benchmark", "quick=true", f"hydra.run.dir={run}",
+           f"cache_dir={tmp_path / 'cache'}"]
+    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600,
+                            env={**os.environ, "MUJOCO_GL": "egl"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "of the measured matmul peak" in result.stdout
+    report = json.loads((run / "benchmark.json").read_text())
+    assert report["quick"] is True
+    assert report["render"]["pointmass_open"] > 0
+    pretrain = report["pretrain"]
+    assert pretrain["step_time_s"] > 0 and pretrain["loader_clips_per_s"] > 0
+    assert 0 < pretrain["mfu"] < 1 and pretrain["matmul_peak_flops_per_s"] > pretrain["achieved_flops_per_s"]
+    agents = report["agents"]
+    assert set(agents) == {"pointmass_open/random", "pointmass_open/oracle"}
+    assert all(r["failed_episodes"] == 0 and r["episodes"] == 1 for r in agents.values())
+    assert agents["pointmass_open/oracle"]["ms_per_step"] > agents["pointmass_open/random"]["ms_per_step"]
