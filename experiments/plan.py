@@ -250,9 +250,11 @@ def resolve_checkpoint(checkpoint: str | None, pretrain_root: str, env: str) -> 
             raise FileNotFoundError(f"checkpoint={checkpoint} is not a directory; pass a pretrain run directory "
                                     f"(made by {make_it}, under {pretrain_root}/{env}/)")
         return path
+    from worldmodel.world_model import WORLD_MODEL_FILE
+
     root = Path(pretrain_root) / env
     try:
-        return newest_run(root, "summary.json")
+        return newest_run(root, WORLD_MODEL_FILE)
     except FileNotFoundError:
         raise FileNotFoundError(f"no pretrain run for env {env!r} under {root}/ (the default checkpoint); "
                                 f"make one with {make_it} or pass checkpoint=PATH") from None

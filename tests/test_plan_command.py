@@ -250,3 +250,43 @@ def test_inspector_logs_latent_distance_costs_subgoals_and_imagined_frames(tmp_p
     # inspected steps 0 and 2: imagined row (nearest 200 / 250), then the real frames that followed
     assert imagined.shape[:2] == (4 * 8 + 3 * 2, 2 * 8 + 2)
     assert [imagined[r * 10, 0, 0] for r in range(4)] == [200, 50, 250, 150]
+
+
+# ---- world-model agents end to end, on a tiny random-init world model saved as a pretrain run --------
+@pytest.fixture(scope="module")
+def pretrain_root(tmp_path_factory):
+    from worldmodel.latents import LatentConfig
+    from worldmodel.models import get_preset
+    from worldmodel.models.dynamics import DynamicsConfig
+    from worldmodel.models.hierarchy import HierarchyConfig
+    from worldmodel.world_model import WORLD_MODEL_FILE, WorldModel
+
+    torch.manual_seed(0)
+    model = WorldModel(get_preset("tiny"), LatentConfig(), DynamicsConfig(32, 2), HierarchyConfig(32, 2),
+                       env_name="pointmass_open", env_id="worldmodel/PointMassOpen-v0", image_size=64,
+                       action_low=-1.0, action_high=1.0)
+    root = tmp_path_factory.mktemp("pretrain")
+    run = root / "pointmass_open" / "2026-01-01_00-00-00"
+    run.mkdir(parents=True)
+    model.save(run / WORLD_MODEL_FILE)
+    return root
+
+
+@pytest.mark.parametrize(("agent", "view"), [("mpc", "imagined"), ("hierarchical", "subgoals")])
+def test_world_model_agents_plan_from_the_newest_pretrain_run_and_show_their_latents(
+        tmp_path, pretrain_root, agent, view):
+    run = tmp_path / "run"
+    plan(run, f"agent={agent}", f"pretrain_root={pretrain_root}", f"cache_dir={tmp_path / 'cache'}",
+         "episodes=1", "max_steps=3", "bank.steps=15", "bank.max_frames=16")
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["checkpoint"] == str(pretrain_root / "pointmass_open" / "2026-01-01_00-00-00")
+    assert summary["failed_episodes"]["count"] == 0 and summary["episodes"][0]["steps"] == 3
+    assert summary["ms_per_step"]["median"] > 0
+    tb = run / "tb"
+    tags = read_event_tags(tb)
+    assert {"episode_000/video", f"episode_000/{view}", "episode_000/cost"} <= set(tags["images"])
+    assert len(read_event_scalars(tb, "episode_000/latent_distance")) == 4
+    assert len(read_event_scalars(tb, "episode_000/cost/predicted")) == 3
+    n_frames, (width, _) = gif_frames(read_event_images(tb, "episode_000/video")[0][1])
+    panels = 3 if agent == "hierarchical" else 2  # frame | subgoal | goal, or frame | goal
+    assert n_frames == 4 and width == panels * 64 + (panels - 1) * 2
