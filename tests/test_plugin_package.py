@@ -1,0 +1,77 @@
+"""The example plug-in package (examples/plugin_package) installs and works through ``experiments.plan``.
+
+The package is copied to a temporary folder (the build leaves files next to its sources) and
+pip-installed with ``--target`` into another one, put on ``PYTHONPATH`` of the commands: the shared
+venv is never modified, and entry points are found because ``importlib.metadata`` scans ``sys.path``.
+(tests/test_agent_plugins.py covers the registry API with the agents/PLUGINS.md example.)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from worldmodel.training.tb import read_event_images, read_event_tags
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "examples" / "plugin_package"
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    source = tmp_path_factory.mktemp("src") / "plugin_package"
+    shutil.copytree(PACKAGE, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+    target = tmp_path_factory.mktemp("site")
+    cmd = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q", "install", "--no-deps",
+           "--no-build-isolation", "--no-index", "--target", str(target), str(source)]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, f"pip install of examples/plugin_package failed:\n{result.stderr[-2000:]}"
+    assert (target / "wm_plugin_example" / "agent.py").is_file()
+    return target
+
+
+def plan(site: Path, run: Path, *overrides: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MUJOCO_GL": "egl",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))}
+    env.pop("WORLDMODEL_DEBUG", None)
+    cmd = [sys.executable, "-m", "experiments.plan", *overrides, f"hydra.run.dir={run}"]
+    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_plugin_agent_runs_in_our_env_with_its_params(site, tmp_path):
+    result = plan(site, tmp_path / "run", "env=pointmass_open", "agent=sine", "agent.params.period=8",
+                  "episodes=1", "max_steps=4")
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["agent"] == "sine" and summary["params"] == {"period": 8}
+    episode = summary["episodes"][0]
+    assert episode["steps"] == 4 and episode["failure"] is None
+    assert len(set(episode["distances"])) > 1  # the agent moved the point mass
+
+
+def test_plugin_env_runs_the_plugin_agent_and_ours(site, tmp_path):
+    for agent in ("sine", "random"):
+        run = tmp_path / agent
+        result = plan(site, run, "env=dot", f"agent={agent}", "episodes=2", "max_steps=5")
+        assert result.returncode == 0, result.stderr[-2000:]
+        summary = json.loads((run / "summary.json").read_text())
+        assert summary["env"] == "dot" and summary["failed_episodes"]["count"] == 0
+        assert [e["steps"] for e in summary["episodes"]] == [5, 5]
+        assert {"episode_000/video", "episode_001/video"} <= set(read_event_tags(run / "tb")["images"])
+        assert read_event_images(run / "tb", "episode_000/video")[0][1][:6] == b"GIF89a"
+
+
+def test_plugin_errors_are_one_line(site, tmp_path):
+    result = plan(site, tmp_path / "a", "env=dot", "agent=sine", "agent.params.periode=3", "episodes=1")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert ("agent 'sine' does not accept parameter(s) periode; it accepts: amplitude, period, seed"
+            in result.stderr)
+    result = plan(site, tmp_path / "b", "env=dot", "agent=oracle", "episodes=1")  # no simulator to plan over
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "error: agent 'oracle' could not be built for env 'dot': the oracle needs an env whose" in result.stderr
