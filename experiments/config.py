@@ -11,6 +11,8 @@ from typing import Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
+from worldmodel.training.dynamics_stage import DynamicsStageConfig
+from worldmodel.training.hierarchy_stage import HierarchyStageConfig
 from worldmodel.training.video_stage import VideoStageConfig
 
 
@@ -50,12 +52,25 @@ class DataConfig:
 
 
 @dataclass
+class LatentSettings:
+    """The compact state latent levels 1 and 2 work in (``worldmodel.latents``)."""
+
+    pool: int = 4  # encoder tokens average-pooled to a pool x pool grid
+    dim: int = 32  # PCA-projected latent size Dz
+    batch_size: int = 256  # frames per encoder call
+    holdout_fraction: float = 0.1  # episodes held out for the horizon evaluation
+
+
+@dataclass
 class PretrainConfig:
     env: EnvConfig = field(default_factory=EnvConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     video: VideoStageConfig = field(default_factory=VideoStageConfig)
-    stages: list[str] = field(default_factory=lambda: ["video"])
+    latent: LatentSettings = field(default_factory=LatentSettings)
+    dynamics: DynamicsStageConfig = field(default_factory=DynamicsStageConfig)
+    hierarchy: HierarchyStageConfig = field(default_factory=HierarchyStageConfig)
+    stages: list[str] = field(default_factory=lambda: ["video", "dynamics", "hierarchy"])
     seed: int = 0
     device: str = "cpu"
     resume: bool = False

@@ -179,14 +179,14 @@ class LatentTrajectories:
     def build(cls, z: torch.Tensor, actions, episode_starts, holdout_fraction: float = 0.1):
         starts = np.asarray(episode_starts, np.int64)
         first = torch.zeros(len(z), dtype=torch.bool)
-        first[torch.as_tensor(starts[:-1])] = True
+        first[torch.from_numpy(starts[:-1].copy())] = True
         d = torch.zeros_like(z)
         d[1:] = z[1:] - z[:-1]
         d[first] = 0.0
         episodes = len(starts) - 1
         held = min(episodes - 1, max(1, round(holdout_fraction * episodes))) if episodes > 1 else 0
         order = np.arange(episodes)
-        return cls(z.float(), d, torch.as_tensor(np.asarray(actions), dtype=torch.float32), starts,
+        return cls(z.float(), d, torch.tensor(np.array(actions), dtype=torch.float32), starts,
                    order[: episodes - held], order[episodes - held:])
 
     def windows(self, length: int, split: str = "train") -> np.ndarray:

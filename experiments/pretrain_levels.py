@@ -1,0 +1,145 @@
+"""The latent stages of ``experiments.pretrain``: ``dynamics`` (level 1) and ``hierarchy`` (level 2).
+
+Both read the frozen encoder (this run's ``encoder.safetensors``, or ``encoder=PATH``: a file or a run
+directory), encode the env's exploration trajectories into compact latents (cached next to them), train,
+measure open-loop error vs horizon on held-out episodes, and save ``world_model.pt`` in the run directory
+(what ``WorldModel.load(run_dir)`` and ``experiments.plan`` read).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+log = logging.getLogger("worldmodel.pretrain")
+ENCODER_FILE = "encoder.safetensors"
+
+
+def find_encoder(cfg: DictConfig, out: Path) -> Path:
+    """The encoder the latent stages use: ``encoder=PATH`` if given, else this run's export."""
+    if cfg.encoder is not None:
+        path = Path(cfg.encoder)
+        path = path / ENCODER_FILE if path.is_dir() else path
+        if not path.is_file():
+            raise FileNotFoundError(f"encoder={cfg.encoder}: no {ENCODER_FILE} at {path}; pass an exported "
+                                    f"encoder or a pretrain run directory that holds one")
+        return path
+    path = out / ENCODER_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"stages {list(cfg.stages)} need an encoder but {path} does not exist: add the "
+                                "video stage (stages=[video,dynamics,hierarchy]) or pass encoder=PATH")
+    return path
+
+
+def load_encoder(path: Path):
+    from worldmodel.models.encoder import VideoEncoder, VideoViTConfig
+    from worldmodel.training.checkpoint import load_safetensors
+
+    state, meta = load_safetensors(path)
+    try:
+        model_cfg = VideoViTConfig(**meta["record"]["model"])
+    except (KeyError, TypeError) as error:
+        raise ValueError(f"{path} lacks the model config in its metadata ({error}); re-export it with "
+                         "`python -m experiments.pretrain stages=[video]`") from None
+    encoder = VideoEncoder(model_cfg)
+    encoder.load_state_dict(state)
+    return encoder.eval(), meta["record"]
+
+
+def _latest_model(run_dir: Path, stage: str, build):
+    """A stage's trained model from its latest checkpoint in this run (when the stage is not re-run)."""
+    from worldmodel.training.checkpoint import latest_checkpoint, load_checkpoint
+
+    last = latest_checkpoint(run_dir / "checkpoints" / stage)
+    if last is None:
+        raise FileNotFoundError(f"stage {stage!r} is not in stages and {run_dir / 'checkpoints' / stage} holds no "
+                                f"checkpoint; add it to stages (stages=[dynamics,hierarchy])")
+    state = load_checkpoint(last)
+    model = build(state["record"]["stage_config"])
+    model.load_state_dict(state["model"])
+    return model.eval()
+
+
+def run_latent_stages(cfg: DictConfig, out: Path, summary: dict) -> None:
+    """Train the requested latent stages, evaluate them, save the WorldModel; fills ``summary``."""
+    import envs
+    from envs.exploration import collect_trajectories
+    from worldmodel.evaluation.horizon import format_table, horizon_table, plot_horizon
+    from worldmodel.latents import LatentConfig, LatentHead, prepare_latents
+    from worldmodel.models.dynamics import DynamicsConfig, LatentDynamics
+    from worldmodel.models.hierarchy import HierarchyConfig, HighLevel
+    from worldmodel.training.dynamics_stage import DynamicsStageConfig, train_dynamics_stage
+    from worldmodel.training.hierarchy_stage import HierarchyStageConfig, train_hierarchy_stage
+    from worldmodel.training.summary import write_summary
+    from worldmodel.training.tb import TensorBoardLogger
+    from worldmodel.world_model import WORLD_MODEL_FILE, WorldModel
+
+    started = time.perf_counter()
+    encoder_path = find_encoder(cfg, out)
+    encoder, encoder_record = load_encoder(encoder_path)
+    if encoder.cfg.image_size != cfg.env.image_size:
+        raise ValueError(f"encoder {encoder_path} reads {encoder.cfg.image_size}px frames but env.image_size="
+                         f"{cfg.env.image_size}; pass a matching encoder or env.image_size")
+    data_cfg = cfg.data
+    trajectories = collect_trajectories(cfg.env.name, episodes=data_cfg.episodes, steps=data_cfg.episode_steps,
+                                        seed=cfg.seed, image_size=cfg.env.image_size,
+                                        cache_dir=Path(cfg.cache_dir) / "trajectories")
+    latent = cfg.latent
+    head = LatentHead(encoder, LatentConfig(pool=latent.pool, dim=latent.dim, batch_size=latent.batch_size))
+    data, latent_record = prepare_latents(head, trajectories, holdout_fraction=latent.holdout_fraction)
+    latent_record["encoder"] = str(encoder_path)
+    summary["latents"] = latent_record
+    log.info("latents: %s", latent_record)
+    record = {"env": cfg.env.name, "encoder_hash": latent_record["encoder_hash"],
+              "dataset_hash": latent_record["dataset_hash"], "latent": asdict(head.cfg)}
+    longest = int(max(trajectories.episode_lengths[data.train_episodes]))
+
+    dyn_cfg = DynamicsStageConfig(**OmegaConf.to_container(cfg.dynamics))
+    dyn_cfg.rollout = min(dyn_cfg.rollout, longest - 1)
+    high_cfg = HierarchyStageConfig(**OmegaConf.to_container(cfg.hierarchy))
+    high_cfg.jumps = max(1, min(high_cfg.jumps, (longest - 1) // high_cfg.k))
+    if "dynamics" in cfg.stages:
+        t0 = time.perf_counter()
+        dynamics, dyn_summary = train_dynamics_stage(data, dyn_cfg, run_dir=out, seed=cfg.seed,
+                                                     resume=cfg.resume, record=record)
+        summary["dynamics"] = {**dyn_summary, "seconds": time.perf_counter() - t0}
+    else:
+        dynamics = _latest_model(out, "dynamics", lambda c: LatentDynamics(DynamicsConfig(
+            data.z.shape[1], data.actions.shape[1], hidden=c["hidden"], layers=c["layers"], history=c["history"])))
+    if "hierarchy" in cfg.stages:
+        t0 = time.perf_counter()
+        high, high_summary = train_hierarchy_stage(data, high_cfg, run_dir=out, seed=cfg.seed,
+                                                   resume=cfg.resume, record=record)
+        summary["hierarchy"] = {**high_summary, "seconds": time.perf_counter() - t0}
+    else:
+        high = _latest_model(out, "hierarchy", lambda c: HighLevel(HierarchyConfig(
+            data.z.shape[1], data.actions.shape[1], k=c["k"], code_dim=c["code_dim"], hidden=c["hidden"],
+            layers=c["layers"]), c["action_space"]))
+
+    multiples = min(4, (int(max(trajectories.episode_lengths[data.holdout_episodes])) - 1) // high.cfg.k)
+    if multiples >= 1:
+        table = horizon_table(data, dynamics, high, multiples=multiples)
+        log.info("open-loop latent error vs horizon (held-out episodes):\n%s", format_table(table))
+        with TensorBoardLogger(out / "tb") as logger:
+            logger.figure("horizon/error_vs_horizon", plot_horizon(table), 0)
+            logger.text("horizon/table", "    " + format_table(table).replace("\n", "\n    "), 0)
+    else:
+        table = {"skipped": f"held-out episodes are shorter than k + 1 = {high.cfg.k + 1} frames"}
+    summary["horizon"] = table
+
+    space = envs.make(cfg.env.name, image_size=cfg.env.image_size).action_space
+    world_model = WorldModel(encoder.cfg, head.cfg, dynamics.cfg, high.cfg, env_name=cfg.env.name,
+                             env_id=envs.ENV_IDS[cfg.env.name], image_size=cfg.env.image_size,
+                             action_low=space.low, action_high=space.high, action_space=high.action_space_name)
+    world_model.head.load_state_dict(head.state_dict())
+    world_model.dynamics.load_state_dict(dynamics.state_dict())
+    world_model.high.load_state_dict(high.state_dict())
+    path = world_model.save(out / WORLD_MODEL_FILE)
+    summary["world_model"] = {"path": str(path), **world_model.describe(), "encoder_record": encoder_record,
+                              "latent_stages_seconds": time.perf_counter() - started}
+    write_summary(out, summary)

@@ -1,0 +1,62 @@
+"""End-to-end: ``python -m experiments.pretrain`` with the latent stages, tiny budgets."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from worldmodel.world_model import WorldModel
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = [
+    "model.image_size=32", "model.frames=4", "model.width=32", "model.depth=1", "model.heads=2",
+    "model.pred_width=16", "model.pred_depth=1", "model.pred_heads=2", "env.image_size=32",
+    "data.episodes=5", "data.episode_steps=40", "data.num_workers=0", "video.batch_size=4", "video.steps=2",
+    "dynamics.steps=12", "hierarchy.steps=12", "dynamics.batch_size=16", "hierarchy.batch_size=16",
+]
+
+
+def pretrain(run_dir: Path, cache: Path, *overrides: str, check: bool = True) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "experiments.pretrain", f"hydra.run.dir={run_dir}", f"cache_dir={cache}",
+           *TINY, *overrides]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MUJOCO_GL": "egl"}
+    result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    if check and result.returncode != 0:
+        raise AssertionError(f"pretrain failed ({result.returncode}):\n{result.stderr[-3000:]}")
+    return result
+
+
+@pytest.mark.slow
+def test_default_stages_write_world_model_and_encoder_reuse_trains_levels_only(tmp_path):
+    import envs
+
+    first = tmp_path / "first"
+    pretrain(first, tmp_path / "cache")
+    summary = json.loads((first / "summary.json").read_text())
+    assert {"video", "latents", "dynamics", "hierarchy", "horizon", "world_model"} <= set(summary)
+    assert summary["dynamics"]["steps"] == 12 and summary["hierarchy"]["steps"] == 12
+    assert summary["dynamics"]["seconds"] > 0 and summary["world_model"]["latent_stages_seconds"] > 0
+    rows = summary["horizon"]["rows"]
+    assert [r["horizon"] for r in rows] == list(range(1, 33)) and "level2" in rows[7]
+    wm = WorldModel.load(first)
+    assert (wm.env_name, wm.image_size, wm.action_dim, wm.k, wm.latent_dim) == ("pointmass_tworooms", 32, 2, 8, 32)
+    wm.check_compatible(envs.make("pointmass_tworooms", image_size=32))
+
+    second = tmp_path / "second"
+    pretrain(second, tmp_path / "cache", "stages=[dynamics,hierarchy]", f"encoder={first}")
+    reused = json.loads((second / "summary.json").read_text())
+    assert "video" not in reused and not (second / "checkpoints" / "video").exists()
+    assert reused["latents"]["encoder_hash"] == summary["latents"]["encoder_hash"]
+    assert (second / "world_model.pt").is_file()
+
+
+def test_latent_stages_without_an_encoder_fail_in_one_line_naming_the_fix(tmp_path):
+    result = pretrain(tmp_path / "run", tmp_path / "cache", "stages=[dynamics]", check=False)
+    assert result.returncode == 2
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error:") and "encoder=PATH" in last
