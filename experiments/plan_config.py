@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
@@ -17,7 +17,7 @@ class AgentConfig:
     ``pkg.mod:Class`` used instead of the name when set; ``params``: keyword arguments of its class."""
 
     name: str = MISSING
-    _target_: Optional[str] = None
+    _target_: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
 
 
@@ -48,11 +48,11 @@ class PlanConfig:
     agent: AgentConfig = field(default_factory=AgentConfig)
     bank: BankConfig = field(default_factory=BankConfig)
     tb: TensorBoardConfig = field(default_factory=TensorBoardConfig)
-    checkpoint: Optional[str] = None  # a pretrain run dir; default: the newest under pretrain_root/<env>
+    checkpoint: str | None = None  # a pretrain run dir; default: the newest under pretrain_root/<env>
     pretrain_root: str = "runs/pretrain"
     episodes: int = 10
     seed: int = 0
-    max_steps: Optional[int] = None  # default: the env's time limit
+    max_steps: int | None = None  # default: the env's time limit
     workers: int = 1
     device: str = "cpu"
     cache_dir: str = MISSING

@@ -6,6 +6,8 @@ dot at the goal), ``state``/``goal_state`` (positions in ``[-1, 1]^2``), ``dista
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import gymnasium as gym
 import numpy as np
 
@@ -13,7 +15,7 @@ GYM_ID = "wm_plugin_example/Dot-v0"
 
 
 class DotEnv(gym.Env):
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+    metadata: ClassVar[dict] = {"render_modes": ["rgb_array"], "render_fps": 10}
 
     def __init__(self, image_size: int = 64, speed: float = 0.1, success_threshold: float = 0.1,
                  render_mode: str | None = None):
