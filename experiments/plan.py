@@ -17,7 +17,6 @@ import inspect
 import logging
 import math
 import multiprocessing
-import os
 import statistics
 import sys
 import time
@@ -176,9 +175,11 @@ def _run_in_worker(args: tuple[EpisodeJob, int]):
     return run_one(*args)
 
 
-def run_episodes(job: EpisodeJob, episodes: int, workers: int, on_result=None, progress: bool = True) -> list:
+def run_episodes(job: EpisodeJob, episodes: int, workers: int, on_result=None, progress: bool = True,
+                 threads: int = 1) -> list:
     """All episodes, in index order; ``on_result(result)`` is called in this process as each one finishes
-    (outside any timed section). ``workers > 1`` plays them in that many spawned processes."""
+    (outside any timed section). ``workers > 1`` plays them in that many spawned processes, each with
+    ``threads`` torch threads."""
     from tqdm import tqdm
 
     results = []
@@ -188,7 +189,6 @@ def run_episodes(job: EpisodeJob, episodes: int, workers: int, on_result=None, p
         pool = None
     else:
         workers = min(workers, episodes)
-        threads = max(1, (os.cpu_count() or 1) // workers)
         pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_init_worker, initargs=(threads,))
         stream = pool.imap_unordered(_run_in_worker, [(job, i) for i in range(episodes)])
     try:
@@ -314,6 +314,11 @@ def _main(cfg) -> None:
         raise ValueError(f"workers must be >= 1, got {cfg.workers}")
     if cfg.max_steps is not None and cfg.max_steps < 1:
         raise ValueError(f"max_steps must be >= 1 (or null for the env's limit), got {cfg.max_steps}")
+    if cfg.threads < 1:
+        raise ValueError(f"threads must be >= 1, got {cfg.threads}")
+    import torch
+
+    torch.set_num_threads(cfg.threads)
     label = cfg.agent._target_ or cfg.agent.name
     params = OmegaConf.to_container(cfg.agent.params, resolve=True)
     cls = agent_class(label)
@@ -330,13 +335,15 @@ def _main(cfg) -> None:
         inspector = RolloutInspector(out / "tb", cfg, world_model=wm, checkpoint=checkpoint)
     start = time.perf_counter()
     try:
-        results = run_episodes(job, cfg.episodes, cfg.workers, on_result=inspector.log_episode if inspector else None)
+        results = run_episodes(job, cfg.episodes, cfg.workers, threads=cfg.threads,
+                               on_result=inspector.log_episode if inspector else None)
     finally:
         if inspector is not None:
             inspector.flush()
     wall = time.perf_counter() - start
     summary = {"command": "plan", "env": cfg.env.name, "agent": cfg.agent.name, "target": cfg.agent._target_,
                "params": params, "checkpoint": checkpoint, "seed": cfg.seed, "workers": cfg.workers,
+               "threads": cfg.threads,
                "wall_s": wall, **summarize(results, cfg.agent.name)}
     if inspector is not None:
         inspector.log_final(summary)
