@@ -82,9 +82,6 @@ def run_latent_stages(cfg: DictConfig, out: Path, summary: dict) -> None:
     started = time.perf_counter()
     encoder_path = find_encoder(cfg, out)
     encoder, encoder_record = load_encoder(encoder_path)
-    if encoder.cfg.image_size != cfg.env.image_size:
-        raise ValueError(f"encoder {encoder_path} reads {encoder.cfg.image_size}px frames but env.image_size="
-                         f"{cfg.env.image_size}; pass a matching encoder or env.image_size")
     data_cfg = cfg.data
     trajectories = collect_trajectories(cfg.env.name, episodes=data_cfg.episodes, steps=data_cfg.episode_steps,
                                         seed=cfg.seed, image_size=cfg.env.image_size,

@@ -76,6 +76,15 @@ def test_world_model_shapes_and_bounds():
         wm.encode(np.zeros((1, 16, 16, 3), np.uint8))
 
 
+def test_env_frames_are_resized_to_the_encoder_resolution():
+    head = tiny_world_model().head  # a 32 px encoder
+    colours = np.array([[10, 200, 30], [250, 0, 120]], np.uint8)
+    frames = np.broadcast_to(colours[:, None, None], (2, 32, 32, 3)).copy()  # flat images: resizing is exact
+    doubled = np.broadcast_to(colours[:, None, None], (2, 64, 64, 3)).copy()
+    assert head(doubled).shape == (2, 8)
+    torch.testing.assert_close(head(doubled), head(frames), atol=1e-4, rtol=0)
+
+
 def test_latent_cache_is_reused_and_keyed_by_encoder(tmp_path):
     from worldmodel.data.trajectories import TrajectoryDataset
 

@@ -1,6 +1,7 @@
 """Compact state latents from the frozen video encoder: the space levels 1 and 2 predict and plan in.
 
-One observation ``(H, W, 3) uint8`` is normalised, repeated to one tubelet and encoded into
+One observation ``(H, W, 3) uint8`` is resized to the encoder's resolution if needed, normalised,
+repeated to one tubelet and encoded into
 ``(h*w, D)`` patch tokens (64 x 192 for the tiny preset); the tokens are average-pooled to a coarse
 ``pool x pool`` grid and flattened (``pool*pool*D``), then a fixed linear projection fitted once by PCA
 on the training frames maps them to ``Dz`` dims (32 by default), scaled so the average dim has unit
@@ -86,7 +87,11 @@ class LatentHead(nn.Module):
             raise ValueError(f"expected uint8 frames (B, H, W, 3), got {frames.dtype} {tuple(frames.shape)}")
         device = self.mean.device
         tubelet = self.encoder.cfg.tubelet
-        x = normalize(rearrange(frames.to(device), "b h w c -> b c h w").float() / 255.0, channel_dim=-3)
+        x = rearrange(frames.to(device), "b h w c -> b c h w").float() / 255.0
+        size = self.encoder.cfg.image_size
+        if x.shape[-2:] != (size, size):  # e.g. 64 px env frames for a 32 px encoder, as the video stage does
+            x = nn.functional.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        x = normalize(x, channel_dim=-3)
         clips = x.unsqueeze(2).expand(-1, -1, tubelet, -1, -1)  # (B, C, tubelet, H, W)
         tokens = self.encoder(clips)  # (B, h*w, D)
         _, h, w = self.encoder.grid
