@@ -148,7 +148,7 @@ def probe_trajectory(task: str, seed: int, index: int, frames: int = FRAMES) -> 
             return positions, label
 
 
-def make_probe_clips(task: str, count: int, seed: int, image_size: int = 64,
+def make_probe_clips(task: str, count: int, seed: int, image_size: int = 64, frames: int = FRAMES,
                      renderer: ProbeRenderer | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``count`` clips of split ``seed``: frames (count, T, H, W, 3) uint8 and labels (count,) int64."""
     own = renderer is None
@@ -156,7 +156,7 @@ def make_probe_clips(task: str, count: int, seed: int, image_size: int = 64,
     try:
         clips, labels = [], []
         for index in range(count):
-            positions, label = probe_trajectory(task, seed, index)
+            positions, label = probe_trajectory(task, seed, index, frames)
             clips.append(renderer.render(positions))
             labels.append(label)
     finally:
@@ -171,6 +171,8 @@ def physics_pair(kind: str, seed: int, index: int, frames: int = FRAMES,
 
     k is drawn in [first_violation, frames - 2]. NaN rows mean the ball is hidden.
     """
+    if not 1 <= first_violation <= frames - 2:
+        raise ValueError(f"first_violation must be in [1, {frames - 2}] for {frames} frames, got {first_violation}")
     if kind not in VIOLATIONS:
         raise ValueError(f"unknown violation {kind!r}; choose from {', '.join(VIOLATIONS)}")
     rng = np.random.default_rng([seed, index, 100 + VIOLATIONS.index(kind)])
@@ -200,6 +202,7 @@ def physics_pair(kind: str, seed: int, index: int, frames: int = FRAMES,
 
 
 def make_physics_pairs(count: int, seed: int, kinds: tuple[str, ...] = VIOLATIONS, image_size: int = 64,
+                       frames: int = FRAMES, first_violation: int = 4,
                        renderer: ProbeRenderer | None = None) -> dict[str, np.ndarray]:
     """``count`` pairs per kind: ``plausible`` and ``implausible`` (P, T, H, W, 3) uint8, ``kind`` (P,) str,
     ``violation_frame`` (P,) int64."""
@@ -209,7 +212,7 @@ def make_physics_pairs(count: int, seed: int, kinds: tuple[str, ...] = VIOLATION
     try:
         for kind in kinds:
             for index in range(count):
-                plausible, implausible, k = physics_pair(kind, seed, index)
+                plausible, implausible, k = physics_pair(kind, seed, index, frames, first_violation)
                 out["plausible"].append(renderer.render(plausible))
                 out["implausible"].append(renderer.render(implausible))
                 out["kind"].append(kind)

@@ -1,0 +1,39 @@
+"""Typed schema of ``configs/probe.yaml`` (``python -m experiments.probe``): a misspelt key fails at once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from hydra.core.config_store import ConfigStore
+
+
+@dataclass
+class ProbeHeadConfig:
+    queries: int = 1  # learned query tokens of the attentive probe
+    heads: int = 4
+    lrs: list[float] = field(default_factory=lambda: [3e-4, 1e-3, 3e-3, 1e-2])
+    weight_decays: list[float] = field(default_factory=lambda: [0.01])
+    epochs: int = 20
+    batch_size: int = 64
+
+
+@dataclass
+class ProbeConfig:
+    checkpoint: Optional[str] = None  # a pretrain run directory; None: the newest under runs_root
+    runs_root: str = "runs/pretrain"
+    tasks: list[str] = field(default_factory=lambda: ["direction", "bounce", "physics"])
+    baselines: list[str] = field(default_factory=lambda: ["random", "pixels"])
+    train_clips: int = 800  # per probe task; the last val_fraction of them validate
+    test_clips: int = 400
+    val_fraction: float = 0.2
+    physics_pairs: int = 64  # per violation kind
+    context_tubelets: int = 2  # surprise: tubelets seen; the rest are predicted
+    mask_type: int = 0  # which learned mask token the predictor uses for the future
+    probe: ProbeHeadConfig = field(default_factory=ProbeHeadConfig)
+    seed: int = 0
+    threads: Optional[int] = None  # torch.set_num_threads; None keeps torch's default
+
+
+def register_probe_schema() -> None:
+    ConfigStore.instance().store(name="probe_schema", node=ProbeConfig)
