@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from tqdm import tqdm
 
 from worldmodel.latents import LatentTrajectories
 from worldmodel.models.dynamics import DynamicsConfig, LatentDynamics
@@ -84,7 +85,9 @@ def train_latent_model(name: str, model: nn.Module, loss_fn: LossFn, cfg, *, run
     logger = TensorBoardLogger(run_dir / "tb")
     step_times, stats, started = [], {}, time.perf_counter()
     model.train()
-    for step in range(start_step, cfg.steps):
+    progress = tqdm(range(start_step, cfg.steps), initial=start_step, total=cfg.steps, desc=name, dynamic_ncols=True,
+                    mininterval=2.0)
+    for step in progress:
         t0 = time.perf_counter()
         lr = warmup_cosine(step, cfg.steps, min(cfg.warmup, cfg.steps // 2), cfg.lr * 0.1, cfg.lr, cfg.final_lr)
         for group in optimizer.param_groups:
@@ -101,6 +104,7 @@ def train_latent_model(name: str, model: nn.Module, loss_fn: LossFn, cfg, *, run
         if step % cfg.log_every == 0 or step + 1 == cfg.steps:
             logger.scalars({"loss": losses[-1], "lr": lr, "grad_norm": grad_norm, **stats}, step,
                            prefix=f"{name}/")
+            progress.set_postfix(loss=f"{losses[-1]:.4f}")
         if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps:
             last_good = save(step + 1)
         if callback is not None:
