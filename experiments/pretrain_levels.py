@@ -13,7 +13,6 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-import torch
 from omegaconf import DictConfig, OmegaConf
 
 log = logging.getLogger("worldmodel.pretrain")

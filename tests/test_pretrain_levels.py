@@ -25,7 +25,7 @@ def pretrain(run_dir: Path, cache: Path, *overrides: str, check: bool = True) ->
     cmd = [sys.executable, "-m", "experiments.pretrain", f"hydra.run.dir={run_dir}", f"cache_dir={cache}",
            *TINY, *overrides]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MUJOCO_GL": "egl"}
-    result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
     if check and result.returncode != 0:
         raise AssertionError(f"pretrain failed ({result.returncode}):\n{result.stderr[-3000:]}")
     return result

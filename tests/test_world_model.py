@@ -22,7 +22,7 @@ from worldmodel.training.hierarchy_stage import HierarchyStageConfig, train_hier
 from worldmodel.world_model import WorldModel
 
 torch.set_num_threads(1)
-ENC = dict(width=48, depth=1, heads=2, image_size=32, pred_width=32, pred_depth=1, pred_heads=2)
+ENC = {"width": 48, "depth": 1, "heads": 2, "image_size": 32, "pred_width": 32, "pred_depth": 1, "pred_heads": 2}
 
 
 def tiny_world_model(env_name="pointmass_open", env_id="worldmodel/PointMassOpen-v0", action_dim=2, dz=8):
@@ -104,7 +104,7 @@ def test_dynamics_rollout_loss_decreases_and_beats_no_change(tmp_path):
     data = synthetic_latents()
     cfg = DynamicsStageConfig(steps=150, batch_size=64, rollout=6, hidden=64, lr=3e-3, warmup=10,
                               log_every=50, checkpoint_every=1000)
-    model, summary = train_dynamics_stage(data, cfg, run_dir=tmp_path, seed=0, resume=False, record={})
+    _, summary = train_dynamics_stage(data, cfg, run_dir=tmp_path, seed=0, resume=False, record={})
     stats = summary["final_stats"]
     assert summary["final_loss"] < 0.3 * summary["initial_loss"]
     assert stats["rollout_l1"] < 0.3 * stats["no_change_l1"]

@@ -22,8 +22,13 @@ from tqdm import tqdm
 
 from worldmodel.latents import LatentTrajectories
 from worldmodel.models.dynamics import DynamicsConfig, LatentDynamics
-from worldmodel.training.checkpoint import (latest_checkpoint, load_checkpoint, rng_state, save_checkpoint,
-                                            set_rng_state)
+from worldmodel.training.checkpoint import (
+    latest_checkpoint,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from worldmodel.training.guards import check_finite
 from worldmodel.training.schedules import warmup_cosine
 from worldmodel.training.tb import TensorBoardLogger
