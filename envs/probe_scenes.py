@@ -2,9 +2,9 @@
 
 The stage (``assets/probe_tworooms.xml``) looks exactly like the pretraining env: dark floor, white outer
 walls, a divider at x = 0 with a doorway at its top end, a red ball, the same top camera. Nothing is
-simulated: the ball glides at constant speed with elastic reflections off the walls (the ball is a disc of
-radius ``BALL_RADIUS``; the walls are boxes grown by that radius), its position is set per frame and
-rendered. Speeds (0.08-0.18 m per frame) match the exploration data at ``frame_step=2``.
+simulated: the ball glides at constant velocity and a wall stops its normal motion (inelastic, frictionless
+contact, as in the pretraining env: it slides along the wall; the ball is a disc of radius ``BALL_RADIUS``,
+the walls are boxes grown by that radius); its position is set per frame and rendered. Speeds (0.08-0.18 m per frame) match the exploration data at ``frame_step=2``.
 
 Every clip is a pure function of ``(seed, index)``: splits differ by seed, and the clip count never
 changes which clip an index gets.
@@ -12,14 +12,18 @@ changes which clip an index gets.
 Probe tasks (``make_probe_clips``):
   ``direction``: 4 classes, the heading of the motion (0 = +x/right, 1 = +y/up, 2 = -x/left, 3 = -y/down,
       each a 60-degree sector); the clip has no collision, so the heading is constant.
-  ``bounce``: 2 classes, whether the ball reflects off a wall during the clip (first contact between
+  ``contact``: 2 classes, whether the ball runs into a wall during the clip (first contact between
       frames 2 and 6, so it is visible on both sides), heading uniform.
   Labels take turns (``index % classes``), so every split is balanced.
 
 Violation-of-expectation pairs (``make_physics_pairs``): a plausible clip and an implausible twin with
-the same first ``violation`` frames (at least 4, i.e. the first two tubelets):
-  ``vanish``: the ball disappears at frame k;  ``teleport``: it jumps >= 0.6 m at frame k and glides on;
-  ``pass_through``: the plausible ball bounces off the divider at frame k, the implausible one goes through.
+the same first k frames (k >= 4, i.e. at least the first two tubelets), different from frame k on:
+  ``teleport``: the ball jumps >= 0.6 m at frame k and glides on;
+  ``pass_through``: the plausible ball is stopped by the divider at frame k, the implausible one goes through;
+  ``permanence``: IntPhys's content-matched quadruplet, two pairs in one group: (ball throughout vs ball
+      vanishes at k) and (no ball vs ball appears at k). A vanished ball's future is simply easier to
+      predict (less content), so only the group sum is a fair comparison: the two implausible clips have
+      the same futures as the two plausible ones, swapped.
 """
 
 from __future__ import annotations
@@ -43,8 +47,10 @@ HIDDEN = (10.0, 10.0)  # a ball placed here is outside the camera's view
 FRAMES = 8
 SPEED = (0.08, 0.18)  # metres per frame
 SUBSTEPS = 16
-PROBE_TASKS = {"direction": 4, "bounce": 2}
-VIOLATIONS = ("vanish", "teleport", "pass_through")
+# Walls stop the ball (inelastic, frictionless contact), as they do in pointmass_tworooms.
+RESTITUTION = 0.0
+PROBE_TASKS = {"direction": 4, "contact": 2}
+VIOLATIONS = ("permanence", "teleport", "pass_through")
 
 
 def in_free_space(p: np.ndarray, divider: bool = True) -> bool:
@@ -56,13 +62,16 @@ def in_free_space(p: np.ndarray, divider: bool = True) -> bool:
     return not (divider and x0 < p[0] < x1 and y0 < p[1] < y1)
 
 
-def glide(start: np.ndarray, velocity: np.ndarray, frames: int = FRAMES,
-          divider: bool = True) -> tuple[np.ndarray, list[int]]:
-    """Constant-speed motion with elastic reflections -> (positions (frames, 2), frames at which it hit).
+def glide(start: np.ndarray, velocity: np.ndarray, frames: int = FRAMES, divider: bool = True,
+          restitution: float = RESTITUTION) -> tuple[np.ndarray, list[int]]:
+    """Constant-velocity motion with wall contacts -> (positions (frames, 2), frames at which it hit a wall).
 
-    ``divider=False`` lets the ball pass through the divider (outer walls still reflect).
+    At a contact the normal velocity is multiplied by ``-restitution`` (0: the ball stops against the wall
+    and slides along it, as in the pretraining env; 1: elastic bounce); the tangential velocity is kept.
+    ``divider=False`` lets the ball pass through the divider (outer walls still stop it).
     A hit "at frame f" happened between frames f - 1 and f.
     """
+    e = restitution
     pos, vel = np.array(start, float), np.array(velocity, float)
     lim = ARENA - BALL_RADIUS
     x0, x1, y0, y1 = DIVIDER
@@ -73,15 +82,15 @@ def glide(start: np.ndarray, velocity: np.ndarray, frames: int = FRAMES,
             prev, pos = pos, pos + vel / SUBSTEPS
             for axis in (0, 1):
                 if abs(pos[axis]) > lim:
-                    pos[axis] = np.sign(pos[axis]) * 2 * lim - pos[axis]
-                    vel[axis] = -vel[axis]
+                    edge = np.sign(pos[axis]) * lim
+                    pos[axis], vel[axis] = edge - e * (pos[axis] - edge), -e * vel[axis]
                     hit = True
             if divider and x0 < pos[0] < x1 and y0 < pos[1] < y1:
                 if prev[1] >= y1:  # came over the top end of the divider
-                    pos[1], vel[1] = 2 * y1 - pos[1], -vel[1]
+                    pos[1], vel[1] = y1 - e * (pos[1] - y1), -e * vel[1]
                 else:  # came from the side
                     edge = x0 if prev[0] <= x0 else x1
-                    pos[0], vel[0] = 2 * edge - pos[0], -vel[0]
+                    pos[0], vel[0] = edge - e * (pos[0] - edge), -e * vel[0]
                 hit = True
         positions.append(pos.copy())
         if hit:
@@ -144,7 +153,7 @@ def probe_trajectory(task: str, seed: int, index: int, frames: int = FRAMES) -> 
         positions, hits = glide(start, _velocity(rng, angle), frames)
         if task == "direction" and not hits:
             return positions, label
-        if task == "bounce" and (bool(hits) == bool(label)) and (not hits or 2 <= hits[0] <= frames - 2):
+        if task == "contact" and (bool(hits) == bool(label)) and (not hits or 2 <= hits[0] <= frames - 2):
             return positions, label
 
 
@@ -166,57 +175,62 @@ def make_probe_clips(task: str, count: int, seed: int, image_size: int = 64, fra
 
 
 def physics_pair(kind: str, seed: int, index: int, frames: int = FRAMES,
-                 first_violation: int = 4) -> tuple[np.ndarray, np.ndarray, int]:
-    """(plausible (frames, 2), implausible (frames, 2), violation frame k): equal before k, not from k on.
+                 first_violation: int = 4) -> tuple[list[tuple[np.ndarray, np.ndarray]], int]:
+    """([(plausible (frames, 2), implausible (frames, 2)), ...], violation frame k): each pair is equal
+    before k and not from k on; ``permanence`` gives two pairs (a group), the other kinds one.
 
     k is drawn in [first_violation, frames - 2]. NaN rows mean the ball is hidden.
     """
-    if not 1 <= first_violation <= frames - 2:
-        raise ValueError(f"first_violation must be in [1, {frames - 2}] for {frames} frames, got {first_violation}")
     if kind not in VIOLATIONS:
         raise ValueError(f"unknown violation {kind!r}; choose from {', '.join(VIOLATIONS)}")
+    if not 1 <= first_violation <= frames - 2:
+        raise ValueError(f"first_violation must be in [1, {frames - 2}] for {frames} frames, got {first_violation}")
     rng = np.random.default_rng([seed, index, 100 + VIOLATIONS.index(kind)])
     k = int(rng.integers(first_violation, frames - 1))
     while True:
         start = _random_start(rng)
         velocity = _velocity(rng, rng.uniform(0, 2 * np.pi))
         plausible, hits = glide(start, velocity, frames)
-        if kind == "vanish":
-            implausible = plausible.copy()
-            implausible[k:] = np.nan
-            return plausible, implausible, k
+        if kind == "permanence":
+            vanishes, absent, appears = plausible.copy(), np.full_like(plausible, np.nan), plausible.copy()
+            vanishes[k:] = np.nan
+            appears[:k] = np.nan
+            return [(plausible, vanishes), (absent, appears)], k
         if kind == "teleport":
             jumped = _random_start(rng)
             if np.linalg.norm(jumped - plausible[k]) < 0.6:
                 continue
             rest, _ = glide(jumped, velocity, frames - k)
-            implausible = np.concatenate([plausible[:k], rest])
-            return plausible, implausible, k
+            return [(plausible, np.concatenate([plausible[:k], rest]))], k
         # pass_through: the first hit is on the divider at frame k, and the ball would cross it.
         through, through_hits = glide(start, velocity, frames, divider=False)
         if not hits or hits[0] != k or (through_hits and through_hits[0] <= k):
             continue
         if np.sign(through[-1, 0]) == np.sign(start[0]):  # must end up on the far side of the divider
             continue
-        return plausible, through, k
+        return [(plausible, through)], k
 
 
 def make_physics_pairs(count: int, seed: int, kinds: tuple[str, ...] = VIOLATIONS, image_size: int = 64,
                        frames: int = FRAMES, first_violation: int = 4,
                        renderer: ProbeRenderer | None = None) -> dict[str, np.ndarray]:
-    """``count`` pairs per kind: ``plausible`` and ``implausible`` (P, T, H, W, 3) uint8, ``kind`` (P,) str,
-    ``violation_frame`` (P,) int64."""
+    """``count`` groups per kind -> ``plausible`` and ``implausible`` (P, T, H, W, 3) uint8, ``kind`` (P,) str,
+    ``group`` (P,) int64 (pairs scored together), ``violation_frame`` (P,) int64."""
     own = renderer is None
     renderer = renderer or ProbeRenderer(image_size)
-    out: dict[str, list] = {"plausible": [], "implausible": [], "kind": [], "violation_frame": []}
+    out: dict[str, list] = {"plausible": [], "implausible": [], "kind": [], "group": [], "violation_frame": []}
+    group = 0
     try:
         for kind in kinds:
             for index in range(count):
-                plausible, implausible, k = physics_pair(kind, seed, index, frames, first_violation)
-                out["plausible"].append(renderer.render(plausible))
-                out["implausible"].append(renderer.render(implausible))
-                out["kind"].append(kind)
-                out["violation_frame"].append(k)
+                pairs, k = physics_pair(kind, seed, index, frames, first_violation)
+                for plausible, implausible in pairs:
+                    out["plausible"].append(renderer.render(plausible))
+                    out["implausible"].append(renderer.render(implausible))
+                    out["kind"].append(kind)
+                    out["group"].append(group)
+                    out["violation_frame"].append(k)
+                group += 1
     finally:
         if own:
             renderer.close()

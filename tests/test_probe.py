@@ -32,8 +32,8 @@ def test_probe_clips_are_deterministic_balanced_and_differ_between_splits():
     np.testing.assert_array_equal(labels, labels_again)
     assert not np.array_equal(frames, other)
     assert np.bincount(labels, minlength=4).tolist() == [2, 2, 2, 2]
-    _, bounce = make_probe_clips("bounce", 6, seed=3)
-    assert np.bincount(bounce, minlength=2).tolist() == [3, 3]
+    _, contact = make_probe_clips("contact", 6, seed=3)
+    assert np.bincount(contact, minlength=2).tolist() == [3, 3]
 
 
 def test_probe_labels_match_the_motion():
@@ -43,23 +43,36 @@ def test_probe_labels_match_the_motion():
         heading = int(np.round(np.arctan2(step[1], step[0]) / (np.pi / 2))) % 4
         assert heading == label
         assert all(in_free_space(p) for p in positions)
-        positions, label = probe_trajectory("bounce", 0, index)
+        positions, label = probe_trajectory("contact", 0, index)
         _, hits = glide(positions[0], positions[1] - positions[0])
         assert bool(hits) == bool(label)
+        assert all(in_free_space(p) for p in positions)
+
+
+def test_walls_stop_the_normal_motion_and_keep_the_tangential_one():
+    positions, hits = glide(np.array([0.8, 0.0]), np.array([0.1, 0.05]), frames=6)
+    assert hits == [2]
+    np.testing.assert_allclose(positions[2:, 0], 1.0 - 0.08)  # pressed against the east wall
+    np.testing.assert_allclose(np.diff(positions[2:, 1]), 0.05)  # still sliding north
 
 
 def test_violation_pairs_share_the_first_frames_and_differ_from_the_violation_on():
     for kind in VIOLATIONS:
         for index in range(5):
-            plausible, implausible, k = physics_pair(kind, 0, index)
-            assert 4 <= k <= 6
-            np.testing.assert_array_equal(plausible[:k], implausible[:k])
-            assert not np.allclose(plausible[k], implausible[k], equal_nan=True)
+            pairs, k = physics_pair(kind, 0, index)
+            assert 4 <= k <= 6 and len(pairs) == (2 if kind == "permanence" else 1)
+            for plausible, implausible in pairs:
+                np.testing.assert_array_equal(plausible[:k], implausible[:k])
+                assert not np.allclose(plausible[k], implausible[k], equal_nan=True)
     pairs = make_physics_pairs(2, seed=0)
-    assert pairs["plausible"].shape == pairs["implausible"].shape == (6, 8, 64, 64, 3)
+    assert pairs["plausible"].shape == pairs["implausible"].shape == (8, 8, 64, 64, 3)
+    assert pairs["group"].tolist() == [0, 0, 1, 1, 2, 3, 4, 5]
     for p, q, k in zip(pairs["plausible"], pairs["implausible"], pairs["violation_frame"]):
         np.testing.assert_array_equal(p[:k], q[:k])
         assert (p[k:] != q[k:]).any()
+    # permanence is content-matched: the implausible futures are the plausible ones, swapped
+    np.testing.assert_array_equal(pairs["implausible"][0, 6:], pairs["plausible"][1, 6:])
+    np.testing.assert_array_equal(pairs["implausible"][1, 6:], pairs["plausible"][0, 6:])
 
 
 def test_factored_attentive_probe_equals_the_direct_cross_attention():
@@ -94,7 +107,7 @@ def test_probe_sweep_learns_a_separable_token_task():
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(0)
     train, val, test = _needle_task(384, g), _needle_task(128, g), _needle_task(256, g)
-    result = train_probes(lambda: AttentiveProbe(16, 4), train, val, test,
+    result = train_probes(lambda: AttentiveProbe(16, 4, heads=4), train, val, test,
                           ProbeSweepConfig(lrs=[1e-3, 1e-2], epochs=12, batch_size=32))
     assert result.test_accuracy > 0.9
     assert len(result.sweep) == 2 and result.lr in (1e-3, 1e-2)
@@ -107,6 +120,9 @@ def test_future_split_and_pairwise_accuracy():
     with pytest.raises(ValueError):
         future_split((4, 2, 2), 4)
     assert pairwise_accuracy(torch.tensor([1.0, 2.0, 3.0, 1.0]), torch.tensor([2.0, 1.0, 4.0, 1.0])) == 0.625
+    # grouped: (1 + 2 < 2 + 1.5) wins, (3 + 1 = 4 + 0) ties
+    groups = torch.tensor([0, 0, 1, 1])
+    assert pairwise_accuracy(torch.tensor([1.0, 2.0, 3.0, 1.0]), torch.tensor([2.0, 1.5, 4.0, 0.0]), groups) == 0.75
 
 
 def test_surprise_ranks_a_clip_that_breaks_from_its_past_higher():

@@ -34,7 +34,7 @@ class AttentiveProbe(nn.Module):
     features cheap on a CPU.
     """
 
-    def __init__(self, dim: int, num_classes: int, queries: int = 1, heads: int = 4, mlp_ratio: float = 4.0):
+    def __init__(self, dim: int, num_classes: int, queries: int = 1, heads: int = 16, mlp_ratio: float = 4.0):
         super().__init__()
         if dim % heads:
             raise ValueError(f"probe dim {dim} must be divisible by heads {heads}")
@@ -90,10 +90,10 @@ class LinearProbe(nn.Module):
 
 @dataclass
 class ProbeSweepConfig:
-    lrs: list[float] = field(default_factory=lambda: [3e-4, 1e-3, 3e-3, 1e-2])
+    lrs: list[float] = field(default_factory=lambda: [1e-3, 3e-3, 1e-2, 3e-2])
     weight_decays: list[float] = field(default_factory=lambda: [0.01])
-    epochs: int = 20
-    batch_size: int = 64
+    epochs: int = 30
+    batch_size: int = 16
     warmup_epochs: int = 1
 
 

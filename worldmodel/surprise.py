@@ -58,10 +58,19 @@ def batched_surprise(model: torch.nn.Module, clips: torch.Tensor, batch_size: in
     return torch.cat([surprise(model, clips[i:i + batch_size], **kwargs) for i in range(0, len(clips), batch_size)])
 
 
-def pairwise_accuracy(plausible: torch.Tensor, implausible: torch.Tensor) -> float:
-    """Fraction of pairs whose implausible clip is more surprising; a tie counts one half. (P,), (P,) -> float."""
+def pairwise_accuracy(plausible: torch.Tensor, implausible: torch.Tensor,
+                      groups: torch.Tensor | None = None) -> float:
+    """Fraction of pairs whose implausible clip is more surprising; a tie counts one half. (P,), (P,) -> float.
+
+    ``groups`` (P,) int: pairs with the same id are scored together (sums of their surprises), e.g. the
+    content-matched quadruplets of IntPhys, where single pairs are confounded by how much there is to predict.
+    """
     if plausible.shape != implausible.shape or plausible.ndim != 1:
         raise ValueError(f"expected two (P,) surprise vectors, got {tuple(plausible.shape)} and "
                          f"{tuple(implausible.shape)}")
+    if groups is not None:
+        ids, groups = torch.unique(groups, return_inverse=True)
+        plausible = torch.zeros(len(ids), dtype=plausible.dtype).index_add_(0, groups, plausible)
+        implausible = torch.zeros(len(ids), dtype=implausible.dtype).index_add_(0, groups, implausible)
     wins = (implausible > plausible).float() + 0.5 * (implausible == plausible).float()
     return float(wins.mean()) if len(wins) else float("nan")
