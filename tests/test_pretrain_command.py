@@ -21,7 +21,7 @@ TINY = [
     "model.image_size=32", "model.frames=4", "model.width=32", "model.depth=1", "model.heads=2",
     "model.pred_width=16", "model.pred_depth=1", "model.pred_heads=2",
     "data.episodes=3", "data.episode_steps=12", "data.num_workers=0",
-    "video.batch_size=4", "video.log_every=1", "video.image_every=2",
+    "video.batch_size=4", "video.log_every=1", "video.image_every=2", "stages=[video]",
 ]
 
 
