@@ -31,7 +31,7 @@ class HierarchicalAgent(LatentAgentBase):
     """Two-level latent MPC.
 
     Args:
-        env, world_model, seed, check_env: as for ``mpc``.
+        env, world_model, seed, check_env, cost: as for ``mpc`` (``cost`` is used at both levels).
         planner: ``cem`` or ``mppi`` (both levels).
         high_horizon, high_samples, high_iterations, high_elites: level-2 budget (codes, each k env steps).
         code_bound: codes are clamped to ``[-code_bound, code_bound]`` (the prior is ``N(0, I)``).
@@ -48,8 +48,9 @@ class HierarchicalAgent(LatentAgentBase):
                  code_bound: float = 3.0, high_warm_std: float = 0.7, horizon: int | None = None,
                  samples: int = 128, iterations: int = 3, elites: int = 16, warm_std: float = 0.5,
                  min_std: float = 0.05, temperature: float = 0.1, running_weight: float = 0.1,
-                 goal_weight: float = 0.0, use_decoder: bool = True, seed: int = 0, check_env: bool = True):
-        super().__init__(env, world_model, seed, check_env)
+                 goal_weight: float = 0.0, use_decoder: bool = True, cost: str | None = None, seed: int = 0,
+                 check_env: bool = True):
+        super().__init__(env, world_model, seed, check_env, cost)
         self.k = int(world_model.k)
         self.code_dim = int(world_model.code_dim)
         self.high_horizon, self.high_samples, self.high_iterations = int(high_horizon), int(high_samples), \
@@ -80,7 +81,7 @@ class HierarchicalAgent(LatentAgentBase):
         goal, wm = self.goal, self.wm
 
         def high_cost(codes: torch.Tensor) -> torch.Tensor:
-            return trajectory_cost(wm.high_rollout(z, codes, d), goal, self.running_weight, wm.distance)
+            return trajectory_cost(wm.high_rollout(z, codes, d), goal, self.running_weight, self.distance)
 
         high = self._high_planner(
             high_cost, -self.code_bound, self.code_bound, horizon=self.high_horizon, action_dim=self.code_dim,
@@ -94,8 +95,8 @@ class HierarchicalAgent(LatentAgentBase):
 
         def low_cost(candidates: torch.Tensor) -> torch.Tensor:
             traj = wm.rollout(z, candidates, d)
-            cost = trajectory_cost(traj, subgoal, self.running_weight, wm.distance)
-            return cost + self.goal_weight * wm.distance(traj[:, -1], goal) if self.goal_weight else cost
+            cost = trajectory_cost(traj, subgoal, self.running_weight, self.distance)
+            return cost + self.goal_weight * self.distance(traj[:, -1], goal) if self.goal_weight else cost
 
         seed_plan = None
         if self.use_decoder:

@@ -2,6 +2,9 @@
 
     cost(actions) = d(z_H, z_goal) + running_weight * mean_t d(z_t, z_goal)      d: WorldModel.distance
 
+``d`` is the world model's planning cost ``cost``: ``metric`` (the learned temporal distance, the default when
+the checkpoint has one) or ``latent`` (mean L1 in z).
+
 The agent tracks the latent velocity ``d_t = z_t - z_{t-1}`` between its own observations (zero at the
 first step), which level 1 reads as its one-step history. The plan is warm-started from the previous
 one shifted by one step (``shift_plan``). After each ``act`` the attribute ``diagnostics`` holds
@@ -13,6 +16,7 @@ Default budget (horizon 10 x 256 samples x 3 iterations, Dz = 32): see tests/tes
 from __future__ import annotations
 
 import inspect
+from functools import partial
 from typing import Any
 
 import gymnasium as gym
@@ -26,10 +30,14 @@ from worldmodel.planning import PLANNERS, Plan, shift_plan
 class LatentAgentBase:
     """What both latent agents share: the world model, the goal latent, the latent state (z, d), RNG."""
 
-    def __init__(self, env: gym.Env, world_model, seed: int, check_env: bool):
+    def __init__(self, env: gym.Env, world_model, seed: int, check_env: bool, cost: str | None = None):
         if world_model is None:
             raise ValueError(f"agent {type(self).__name__} plans with a world model: give the plan command "
                              "checkpoint=RUN_DIR (made by `python -m experiments.pretrain env=<name>`)")
+        self.cost = world_model.default_cost if cost is None else str(cost)
+        # ``(..., Dz), (Dz,) -> (...)``; a bad name or a missing metric fails here, with the fix in the message
+        self.distance = partial(world_model.distance, cost=self.cost)
+        self.distance(torch.zeros(1, world_model.latent_dim), torch.zeros(world_model.latent_dim))
         if check_env:
             world_model.check_compatible(env)
         space = env.action_space
@@ -95,14 +103,15 @@ class LatentMPCAgent(LatentAgentBase):
         planner, horizon, samples, iterations, elites, temperature, min_std: the planning budget.
         warm_std: sampling std around the warm-started (shifted) plan; None restarts from the full range.
         running_weight: weight of the mean distance along the plan added to the final distance.
+        cost: planning distance, ``metric`` | ``latent`` (None: ``metric`` when the checkpoint has one).
         seed: the planner generator is reseeded from ``(seed, episode index)`` at each ``reset``.
     """
 
     def __init__(self, env: gym.Env, world_model=None, planner: str = "cem", horizon: int = 10,
                  samples: int = 256, iterations: int = 3, elites: int = 32, temperature: float = 0.1,
                  min_std: float = 0.05, warm_std: float | None = 0.5, running_weight: float = 0.1,
-                 seed: int = 0, check_env: bool = True):
-        super().__init__(env, world_model, seed, check_env)
+                 cost: str | None = None, seed: int = 0, check_env: bool = True):
+        super().__init__(env, world_model, seed, check_env, cost)
         for label, value in (("horizon", horizon), ("samples", samples), ("iterations", iterations)):
             if int(value) < 1:
                 raise ValueError(f"mpc {label} must be >= 1, got {value}")
@@ -123,7 +132,7 @@ class LatentMPCAgent(LatentAgentBase):
         warm = self._mean is not None
 
         def cost(candidates: torch.Tensor) -> torch.Tensor:
-            return trajectory_cost(wm.rollout(z, candidates, d), goal, self.running_weight, wm.distance)
+            return trajectory_cost(wm.rollout(z, candidates, d), goal, self.running_weight, self.distance)
 
         plan = self._planner(cost, self.action_space.low, self.action_space.high, horizon=self.horizon,
                              action_dim=self.action_dim, samples=self.samples, iterations=self.iterations,

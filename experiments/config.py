@@ -13,6 +13,7 @@ from omegaconf import MISSING
 
 from worldmodel.training.dynamics_stage import DynamicsStageConfig
 from worldmodel.training.hierarchy_stage import HierarchyStageConfig
+from worldmodel.training.metric_stage import MetricStageConfig
 from worldmodel.training.video_stage import VideoStageConfig
 
 
@@ -70,7 +71,8 @@ class PretrainConfig:
     latent: LatentSettings = field(default_factory=LatentSettings)
     dynamics: DynamicsStageConfig = field(default_factory=DynamicsStageConfig)
     hierarchy: HierarchyStageConfig = field(default_factory=HierarchyStageConfig)
-    stages: list[str] = field(default_factory=lambda: ["video", "dynamics", "hierarchy"])
+    metric: MetricStageConfig = field(default_factory=MetricStageConfig)
+    stages: list[str] = field(default_factory=lambda: ["video", "dynamics", "hierarchy", "metric"])
     seed: int = 0
     device: str = "cpu"
     resume: bool = False

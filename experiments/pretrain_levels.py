@@ -1,8 +1,9 @@
-"""The latent stages of ``experiments.pretrain``: ``dynamics`` (level 1) and ``hierarchy`` (level 2).
+"""The latent stages of ``experiments.pretrain``: ``dynamics`` (level 1), ``hierarchy`` (level 2) and ``metric``
+(the learned temporal distance the planners use as their cost, ``worldmodel.models.metric``).
 
 Both read the frozen encoder (this run's ``encoder.safetensors``, or ``encoder=PATH``: a file or a run
 directory), encode the env's exploration trajectories into compact latents (cached next to them), train,
-measure open-loop error vs horizon on held-out episodes, and save ``world_model.pt`` in the run directory
+measure open-loop error vs horizon (and the metric's correlation with the true distance) on held-out episodes, and save ``world_model.pt`` in the run directory
 (what ``WorldModel.load(run_dir)`` and ``experiments.plan`` read).
 """
 
@@ -50,11 +51,13 @@ def load_encoder(path: Path):
     return encoder.eval(), meta["record"]
 
 
-def _latest_model(run_dir: Path, stage: str, build):
+def _latest_model(run_dir: Path, stage: str, build, optional: bool = False):
     """A stage's trained model from its latest checkpoint in this run (when the stage is not re-run)."""
     from worldmodel.training.checkpoint import latest_checkpoint, load_checkpoint
 
     last = latest_checkpoint(run_dir / "checkpoints" / stage)
+    if last is None and optional:
+        return None
     if last is None:
         raise FileNotFoundError(f"stage {stage!r} is not in stages and {run_dir / 'checkpoints' / stage} holds no "
                                 f"checkpoint; add it to stages (stages=[dynamics,hierarchy])")
@@ -72,8 +75,10 @@ def run_latent_stages(cfg: DictConfig, out: Path, summary: dict) -> None:
     from worldmodel.latents import LatentConfig, LatentHead, prepare_latents
     from worldmodel.models.dynamics import DynamicsConfig, LatentDynamics
     from worldmodel.models.hierarchy import HierarchyConfig, HighLevel
+    from worldmodel.models.metric import MetricConfig, TemporalMetric
     from worldmodel.training.dynamics_stage import DynamicsStageConfig, train_dynamics_stage
     from worldmodel.training.hierarchy_stage import HierarchyStageConfig, train_hierarchy_stage
+    from worldmodel.training.metric_stage import MetricStageConfig, train_metric_stage
     from worldmodel.training.summary import write_summary
     from worldmodel.training.tb import TensorBoardLogger
     from worldmodel.world_model import WORLD_MODEL_FILE, WorldModel
@@ -116,6 +121,14 @@ def run_latent_stages(cfg: DictConfig, out: Path, summary: dict) -> None:
         high = _latest_model(out, "hierarchy", lambda c: HighLevel(HierarchyConfig(
             data.z.shape[1], data.actions.shape[1], k=c["k"], code_dim=c["code_dim"], hidden=c["hidden"],
             layers=c["layers"]), c["action_space"]))
+    if "metric" in cfg.stages:
+        t0 = time.perf_counter()
+        metric, metric_summary = train_metric_stage(data, MetricStageConfig(**OmegaConf.to_container(cfg.metric)),
+                                                    run_dir=out, seed=cfg.seed, resume=cfg.resume, record=record)
+        summary["metric"] = {**metric_summary, "seconds": time.perf_counter() - t0}
+    else:  # optional: without it the planners fall back to the L1 latent distance
+        metric = _latest_model(out, "metric", lambda c: TemporalMetric(MetricConfig(
+            data.z.shape[1], dim=c["dim"], hidden=c["hidden"], layers=c["layers"])), optional=True)
 
     multiples = min(4, (int(max(trajectories.episode_lengths[data.holdout_episodes])) - 1) // high.cfg.k)
     if multiples >= 1:
@@ -128,14 +141,36 @@ def run_latent_stages(cfg: DictConfig, out: Path, summary: dict) -> None:
         table = {"skipped": f"held-out episodes are shorter than k + 1 = {high.cfg.k + 1} frames"}
     summary["horizon"] = table
 
-    space = envs.make(cfg.env.name, image_size=cfg.env.image_size).action_space
+    env = envs.make(cfg.env.name, image_size=cfg.env.image_size)
+    space = env.action_space
+    if metric is not None:
+        summary["metric_correlation"] = evaluate_metric(data, trajectories, metric, env, seed=cfg.seed)
     world_model = WorldModel(encoder.cfg, head.cfg, dynamics.cfg, high.cfg, env_name=cfg.env.name,
                              env_id=envs.ENV_IDS[cfg.env.name], image_size=cfg.env.image_size,
-                             action_low=space.low, action_high=space.high, action_space=high.action_space_name)
+                             action_low=space.low, action_high=space.high, action_space=high.action_space_name,
+                             metric_cfg=metric.cfg if metric is not None else None)
     world_model.head.load_state_dict(head.state_dict())
     world_model.dynamics.load_state_dict(dynamics.state_dict())
     world_model.high.load_state_dict(high.state_dict())
+    if metric is not None:
+        world_model.metric.load_state_dict(metric.state_dict())
     path = world_model.save(out / WORLD_MODEL_FILE)
     summary["world_model"] = {"path": str(path), **world_model.describe(), "encoder_record": encoder_record,
                               "latent_stages_seconds": time.perf_counter() - started}
     write_summary(out, summary)
+
+
+def evaluate_metric(data, trajectories, metric, env, seed: int) -> dict:
+    """Spearman / Pearson of the L1 latent distance and the learned metric vs the true (and geodesic, for
+    envs with ``is_free``) ball distance, on random pairs of held-out frames; logged and returned."""
+    import numpy as np
+
+    from worldmodel.evaluation.metric_eval import format_metric_table, metric_table
+
+    starts = data.episode_starts
+    frames = np.concatenate([np.arange(starts[e], starts[e + 1]) for e in data.holdout_episodes])
+    table = metric_table(data.z[frames], trajectories.states[frames, :2],
+                         {"latent": lambda a, b: (a - b).abs().mean(-1), "metric": metric.distance},
+                         is_free=getattr(env.unwrapped, "is_free", None), seed=seed)
+    log.info("planning distance vs true distance (held-out pairs):\n%s", format_metric_table(table))
+    return table

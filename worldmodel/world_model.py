@@ -5,7 +5,8 @@
     z = wm.encode(frames)                        # uint8 (B, H, W, 3) -> (B, Dz)
     traj = wm.rollout(z, actions)                # (N, H, A) -> (N, H, Dz), one env step per entry
     jumps = wm.high_rollout(z, codes)            # (N, H2, C) -> (N, H2, Dz), k env steps per entry
-    cost = wm.distance(traj[:, -1], goal)        # (N,)
+    cost = wm.distance(traj[:, -1], goal)        # (N,): the learned metric when the model has one
+    cost = wm.distance(traj[:, -1], goal, cost="latent")   # (N,): mean L1 in z
 
 Saved as one ``torch.save`` file of state dicts and plain-data configs, read back with
 ``torch.load(weights_only=True)``: loading never runs code from the file.
@@ -27,16 +28,19 @@ from worldmodel.latents import LatentConfig, LatentHead
 from worldmodel.models.dynamics import DynamicsConfig, LatentDynamics
 from worldmodel.models.encoder import VideoEncoder, VideoViTConfig
 from worldmodel.models.hierarchy import HierarchyConfig, HighLevel
+from worldmodel.models.metric import MetricConfig, TemporalMetric
 from worldmodel.training.checkpoint import CheckpointError, load_checkpoint
 
 WORLD_MODEL_FILE = "world_model.pt"
 FORMAT_VERSION = 1
+COSTS = ("latent", "metric")  # planning costs: mean L1 in z | the learned temporal metric (models.metric)
 
 
 class WorldModel(nn.Module):
     def __init__(self, encoder_cfg: VideoViTConfig, latent_cfg: LatentConfig, dynamics_cfg: DynamicsConfig,
                  hierarchy_cfg: HierarchyConfig, *, env_name: str, image_size: int, action_low, action_high,
-                 env_id: str | None = None, action_space: str = "chunk_code"):
+                 env_id: str | None = None, action_space: str = "chunk_code",
+                 metric_cfg: MetricConfig | None = None):
         super().__init__()
         if dynamics_cfg.latent_dim != latent_cfg.dim or hierarchy_cfg.latent_dim != latent_cfg.dim:
             raise ValueError(f"latent dims disagree: head {latent_cfg.dim}, dynamics {dynamics_cfg.latent_dim}, "
@@ -50,6 +54,10 @@ class WorldModel(nn.Module):
         self.head = LatentHead(VideoEncoder(encoder_cfg), latent_cfg)
         self.dynamics = LatentDynamics(dynamics_cfg)
         self.high = HighLevel(hierarchy_cfg, action_space)
+        if metric_cfg is not None and metric_cfg.latent_dim != latent_cfg.dim:
+            raise ValueError(f"metric latent dim {metric_cfg.latent_dim} != latent dim {latent_cfg.dim}")
+        self.metric_cfg = metric_cfg
+        self.metric = TemporalMetric(metric_cfg) if metric_cfg is not None else None
         self.requires_grad_(False)
         self.eval()
 
@@ -113,10 +121,27 @@ class WorldModel(nn.Module):
         low, high = torch.as_tensor(self.action_low), torch.as_tensor(self.action_high)
         return low + (chunk + 1.0) * 0.5 * (high - low)
 
-    @staticmethod
-    def distance(z: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
-        """Mean L1 distance over the last axis: ``(N, Dz)`` vs ``(Dz,)`` or ``(N, Dz)`` -> ``(N,)``."""
-        return (z - goal).abs().mean(-1)
+    @torch.no_grad()
+    def distance(self, z: torch.Tensor, goal: torch.Tensor, cost: str | None = None) -> torch.Tensor:
+        """``(..., Dz)`` vs ``(Dz,)`` or ``(..., Dz)`` -> ``(...)``.
+
+        ``cost``: ``"metric"`` (learned temporal distance, in env steps), ``"latent"`` (mean L1 in z) or None
+        (the metric when this model has one, else latent).
+        """
+        cost = self.default_cost if cost is None else cost
+        if cost == "latent":
+            return (z - goal).abs().mean(-1)
+        if cost == "metric":
+            if self.metric is None:
+                raise IncompatibleCheckpointError(
+                    "cost='metric' but this world model has no planning metric; train one with "
+                    "`python -m experiments.pretrain stages=[metric] hydra.run.dir=RUN` or use cost=latent")
+            return self.metric.distance(z, goal)
+        raise ValueError(f"unknown planning cost {cost!r}; choose one of {COSTS} (or None for the default)")
+
+    @property
+    def default_cost(self) -> str:
+        return "metric" if self.metric is not None else "latent"
 
     @staticmethod
     def _expand(z, d, n):
@@ -158,7 +183,8 @@ class WorldModel(nn.Module):
                  "action_low": self.action_low.tolist(), "action_high": self.action_high.tolist(),
                  "action_space": self.high.action_space_name,
                  "configs": {"encoder": asdict(self.encoder_cfg), "latent": asdict(self.latent_cfg),
-                             "dynamics": asdict(self.dynamics_cfg), "hierarchy": asdict(self.hierarchy_cfg)},
+                             "dynamics": asdict(self.dynamics_cfg), "hierarchy": asdict(self.hierarchy_cfg),
+                             "metric": asdict(self.metric_cfg) if self.metric_cfg is not None else None},
                  "state_dict": {k: v.detach().cpu() for k, v in self.state_dict().items()}}
         return save_checkpoint(path, state, update_last=False)
 
@@ -180,10 +206,13 @@ class WorldModel(nn.Module):
                     DynamicsConfig(**configs["dynamics"]), HierarchyConfig(**configs["hierarchy"]),
                     env_name=state["env_name"], env_id=state["env_id"], image_size=state["image_size"],
                     action_low=state["action_low"], action_high=state["action_high"],
-                    action_space=state["action_space"])
+                    action_space=state["action_space"],
+                    # files written before the planning metric existed have no "metric" entry: no metric
+                    metric_cfg=MetricConfig(**configs["metric"]) if configs.get("metric") else None)
         model.load_state_dict(state["state_dict"])
         return model.to(device)
 
     def describe(self) -> dict[str, Any]:
         return {"env": self.env_name, "image_size": self.image_size, "action_dim": self.action_dim,
-                "latent_dim": self.latent_dim, "k": self.k, "code_dim": self.code_dim}
+                "latent_dim": self.latent_dim, "k": self.k, "code_dim": self.code_dim,
+                "planning_cost": self.default_cost}

@@ -1,0 +1,133 @@
+"""The planning metric: learnt temporal distance on a synthetic chain, save/load, agents with cost=metric."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from agents import make_agent
+from worldmodel.errors import IncompatibleCheckpointError
+from worldmodel.evaluation.metric_eval import correlations, distance_field
+from worldmodel.latents import LatentConfig, LatentTrajectories
+from worldmodel.models import get_preset
+from worldmodel.models.dynamics import DynamicsConfig
+from worldmodel.models.hierarchy import HierarchyConfig
+from worldmodel.models.metric import MetricConfig
+from worldmodel.training.metric_stage import MetricStageConfig, train_metric_stage
+from worldmodel.world_model import WorldModel
+
+torch.set_num_threads(1)
+STATES = 16
+
+
+def chain_latents(episodes=40, length=40, dz=8, seed=0):
+    """Random walks (steps -1, 0, +1) on a chain of ``STATES`` cells; each cell has a fixed random latent.
+
+    Returns the trajectories and the cell index of every frame ``(N,)``.
+    """
+    rng = np.random.default_rng(seed)
+    table = rng.normal(size=(STATES, dz)).astype(np.float32)
+    cells, starts = [], [0]
+    for _ in range(episodes):
+        c = [int(rng.integers(STATES))]
+        for _ in range(length - 1):
+            c.append(int(np.clip(c[-1] + rng.integers(-1, 2), 0, STATES - 1)))
+        cells += c
+        starts.append(len(cells))
+    cells = np.array(cells)
+    actions = np.zeros((len(cells), 1), np.float32)
+    return LatentTrajectories.build(torch.from_numpy(table[cells]), actions, starts, 0.1), cells, table
+
+
+@pytest.fixture(scope="module")
+def trained_chain(tmp_path_factory):
+    data, cells, table = chain_latents()
+    cfg = MetricStageConfig(steps=600, batch_size=256, hidden=64, dim=8, cap=32.0, penalty=3.0, lr=3e-3,
+                            warmup=20, checkpoint_every=1000)
+    model, summary = train_metric_stage(data, cfg, run_dir=tmp_path_factory.mktemp("metric"), seed=0,
+                                        resume=False, record={})
+    return model, summary, table
+
+
+def test_one_step_constraint_holds_on_training_pairs(trained_chain):
+    model, _, table = trained_chain
+    z = torch.from_numpy(table)
+    with torch.no_grad():
+        steps = model.distance(z[:-1], z[1:])  # neighbouring cells: one env step apart
+    assert float(steps.max()) <= 1.1, steps
+
+
+def test_learnt_distance_ranks_far_pairs_above_near_pairs_and_spreads_beyond_near_pairs(trained_chain):
+    model, _, table = trained_chain
+    z = torch.from_numpy(table)
+    i, j = np.triu_indices(STATES, k=1)
+    with torch.no_grad():
+        learnt = model.distance(z[i], z[j]).numpy()
+    true = (j - i).astype(float)
+    assert correlations(learnt, true)["spearman"] > 0.9
+    assert learnt[true >= 10].min() > learnt[true <= 2].max()
+    end_to_end = float(model.distance(z[0], z[-1]))
+    # at this small budget the spread is still growing: well beyond a few steps, never beyond the 15 true steps
+    assert 4.0 < end_to_end <= (STATES - 1) * 1.1
+
+
+def test_grid_geodesic_goes_round_walls():
+    free = np.ones((5, 5), bool)
+    free[2, :4] = False  # a wall across x = 2 with a gap at y = 4
+    field = distance_field(free, (0, 0), cell=1.0)
+    assert field[4, 0] == pytest.approx(4 + 4 * np.sqrt(2))  # two legs of (2, 4) through the gap (2, 4)
+    assert field[1, 0] == pytest.approx(1.0) and np.isinf(field[2, 0])
+
+
+def make_world_model(metric: bool):
+    torch.manual_seed(0)
+    return WorldModel(get_preset("tiny"), LatentConfig(), DynamicsConfig(32, 2), HierarchyConfig(32, 2),
+                      env_name="pointmass_tworooms", env_id="worldmodel/PointMassTwoRooms-v0", image_size=64,
+                      action_low=-1.0, action_high=1.0, metric_cfg=MetricConfig(32, dim=8, hidden=32) if metric else None)
+
+
+def test_world_model_save_load_round_trip_keeps_the_metric(tmp_path):
+    wm = make_world_model(metric=True)
+    with torch.no_grad():
+        for p in wm.metric.parameters():
+            p.add_(torch.randn_like(p))
+    z, goal = torch.randn(5, 32), torch.randn(32)
+    wm.save(tmp_path / "world_model.pt")
+    loaded = WorldModel.load(tmp_path)
+    assert loaded.default_cost == "metric"
+    torch.testing.assert_close(loaded.distance(z, goal), wm.distance(z, goal))
+    torch.testing.assert_close(loaded.distance(z, goal, cost="latent"), (z - goal).abs().mean(-1))
+
+
+def test_world_model_without_metric_loads_plans_in_latent_and_refuses_cost_metric(tmp_path):
+    wm = make_world_model(metric=False)
+    state = torch.load(wm.save(tmp_path / "world_model.pt"), weights_only=True)
+    del state["configs"]["metric"]  # as written before the metric existed
+    torch.save(state, tmp_path / "old.pt")
+    old = WorldModel.load(tmp_path / "old.pt")
+    assert old.metric is None and old.default_cost == "latent"
+    with pytest.raises(IncompatibleCheckpointError, match="no planning metric"):
+        old.distance(torch.zeros(1, 32), torch.zeros(32), cost="metric")
+    with pytest.raises(ValueError, match="unknown planning cost 'l2'"):
+        old.distance(torch.zeros(1, 32), torch.zeros(32), cost="l2")
+
+
+@pytest.mark.parametrize("name", ["mpc", "hierarchical"])
+def test_agents_plan_with_cost_metric(name):
+    from tests.test_latent_agents import ImageEnv
+
+    env = ImageEnv()
+    obs, info = env.reset()
+    small = {"samples": 16, "iterations": 1, "elites": 4}
+    if name == "hierarchical":
+        small.update(high_samples=16, high_iterations=1, high_elites=4)
+    agent = make_agent(name, env, world_model=make_world_model(metric=True), seed=0, cost="metric", **small)
+    agent.reset(obs, info)
+    action = agent.act(obs)
+    assert action.shape == (2,) and np.all(np.abs(action) <= 1.0)
+    wm = agent.wm
+    expected = wm.metric.distance(agent.diagnostics["imagined"][-1], agent.goal)
+    assert agent.distance(agent.diagnostics["imagined"][-1], agent.goal) == pytest.approx(float(expected))
+    with pytest.raises(IncompatibleCheckpointError, match="no planning metric"):
+        make_agent(name, env, world_model=make_world_model(metric=False), cost="metric")

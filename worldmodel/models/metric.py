@@ -1,0 +1,55 @@
+"""A learned temporal (geodesic) distance for planning: ``d(z_a, z_b) = ||f(z_a) - f(z_b)||_2``.
+
+``f: z (.., Dz) -> e (.., De)`` is a small MLP trained without true states (``worldmodel.training.metric_stage``)
+to spread random pairs apart while consecutive frames of an episode stay within 1:
+
+    maximise  E_{a, b random}[min(||e_a - e_b||, cap)]   s.t.   ||e_t - e_{t+1}|| <= 1
+
+Any such ``f`` is 1-Lipschitz per env step along the data, so ``||e_a - e_b||`` is a lower bound on the number
+of steps between ``a`` and ``b`` (walls included: a path must go round them); maximising the spread pushes it up
+to that bound (METRA / HILP-style temporal distance representations).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass
+class MetricConfig:
+    latent_dim: int
+    dim: int = 32  # embedding size De
+    hidden: int = 256
+    layers: int = 2
+
+
+class TemporalMetric(nn.Module):
+    """``embed(z (.., Dz)) -> (.., De)``; ``distance(z (.., Dz), goal (.., Dz)) -> (..)`` in env steps."""
+
+    def __init__(self, cfg: MetricConfig):
+        super().__init__()
+        self.cfg = cfg
+        blocks, width = [], cfg.latent_dim
+        for _ in range(cfg.layers):
+            blocks += [nn.Linear(width, cfg.hidden), nn.LayerNorm(cfg.hidden), nn.GELU()]
+            width = cfg.hidden
+        self.net = nn.Sequential(*blocks, nn.Linear(width, cfg.dim))
+        # Input standardisation, fitted on the training latents (``fit_input``) and saved with the weights.
+        self.register_buffer("z_mean", torch.zeros(cfg.latent_dim))
+        self.register_buffer("z_std", torch.ones(cfg.latent_dim))
+
+    @torch.no_grad()
+    def fit_input(self, z: torch.Tensor) -> None:
+        """Set the input standardisation from latents ``(N, Dz)``."""
+        self.z_mean.copy_(z.mean(0))
+        self.z_std.copy_(z.std(0).clamp_min(1e-6))
+
+    def embed(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net((z - self.z_mean) / self.z_std)
+
+    def distance(self, z: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
+        """Broadcasting like ``z - goal`` over the leading axes; the last axis is ``Dz``."""
+        return (self.embed(z) - self.embed(goal)).norm(dim=-1)
