@@ -1,7 +1,7 @@
 """Pretrain the world model: ``python -m experiments.pretrain [env=NAME] [model=NAME] [data=sim|videos] ...``
 
-Stages run in order: ``video`` (V-JEPA encoder), ``dynamics`` (level 1) and ``hierarchy`` (level 2; see
-``experiments.pretrain_levels``). The run directory holds ``tb/``, ``checkpoints/``, ``encoder.safetensors``,
+Stages run in order: ``video`` (V-JEPA encoder), ``dynamics`` (level 1), ``hierarchy`` (level 2) and ``metric`` (the
+planning cost; see ``experiments.pretrain_levels``). The run directory holds ``tb/``, ``checkpoints/``, ``encoder.safetensors``,
 ``world_model.pt`` and ``summary.json``; it is printed at the end.
 
 Multi-process: ``torchrun --nproc_per_node=N -m experiments.pretrain hydra.run.dir=DIR ...``
@@ -21,7 +21,7 @@ from experiments.common import run_dir, user_errors_as_one_line
 from experiments.config import register_schemas
 
 log = logging.getLogger("worldmodel.pretrain")
-KNOWN_STAGES = ("video", "dynamics", "hierarchy")
+KNOWN_STAGES = ("video", "dynamics", "hierarchy", "metric")
 
 
 def build_model_config(model_cfg: DictConfig):
@@ -105,7 +105,7 @@ def main(cfg: DictConfig) -> None:
             flops_per_clip=flops_per_clip, matmul_peak=peak, record=record)
         summary["video"] = {**video_summary, "data": data_record, "skipped_inputs": skipped}
 
-    if dist.is_main and ("dynamics" in cfg.stages or "hierarchy" in cfg.stages):
+    if dist.is_main and any(stage in cfg.stages for stage in ("dynamics", "hierarchy", "metric")):
         from experiments.pretrain_levels import run_latent_stages
 
         run_latent_stages(cfg, out, summary)  # small models: rank 0 only
