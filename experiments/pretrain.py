@@ -96,13 +96,13 @@ def main(cfg: DictConfig) -> None:
         collate = MultiBlockMaskCollator(model.encoder.grid, seed=cfg.seed)
         record = {"model": asdict(model_cfg), "data": data_record, "env": cfg.env.name,
                   "image_size": model_cfg.image_size, "frames": model_cfg.frames}
-        peak = measure_matmul_peak(device=str(dist.device))
         context_sizes, target_sizes = mean_mask_sizes(model_cfg.grid, VJEPA_SPECS, stage_cfg.batch_size)
         flops_per_clip = vjepa_train_flops_per_clip(model_cfg, context_sizes, target_sizes)
         video_summary = train_video_stage(
             model, ResumableClips(dataset, seed=cfg.seed), collate, stage_cfg, run_dir=out, dist=dist,
             seed=cfg.seed, resume=cfg.resume, num_workers=cfg.data.num_workers,
-            flops_per_clip=flops_per_clip, matmul_peak=peak, record=record)
+            flops_per_clip=flops_per_clip, record=record,
+            matmul_peak=lambda: measure_matmul_peak(device=str(dist.device)))
         summary["video"] = {**video_summary, "data": data_record, "skipped_inputs": skipped}
 
     if dist.is_main and any(stage in cfg.stages for stage in ("dynamics", "hierarchy", "metric")):

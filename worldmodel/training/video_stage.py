@@ -14,7 +14,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from statistics import median
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
@@ -80,7 +80,7 @@ def train_video_stage(
     resume: bool,
     num_workers: int,
     flops_per_clip: float,
-    matmul_peak: float,
+    matmul_peak: Callable[[], float],
     record: dict[str, Any],
 ) -> dict[str, Any]:
     """Pretrain ``model`` (a ``worldmodel.jepa.VJEPA``) and return this stage's summary.
@@ -89,6 +89,7 @@ def train_video_stage(
     in the exported encoder's metadata, so later stages can check they match.
     """
     device = dist.device
+    peak_before = matmul_peak()
     ckpt_dir = run_dir / "checkpoints" / "video"
     model.to(device)
     optimizer = torch.optim.AdamW(model.param_groups(cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.999))
@@ -160,8 +161,10 @@ def train_video_stage(
             if dist.is_main:
                 last_good = save(step + 1)
 
-    summary = _summarise(cfg, losses, stats, step_times, data_times, dist, flops_per_clip, matmul_peak,
-                         start_step)
+    # The peak is measured before and after training and the higher kept: a busy machine lowers a single
+    # reading, and the step time is a median over the whole run.
+    summary = _summarise(cfg, losses, stats, step_times, data_times, dist, flops_per_clip,
+                         max(peak_before, matmul_peak()), start_step)
     # Files that probed fine but failed to decode mid-run were replaced by another clip; count them.
     summary["clip_load_failures"] = load_failures
     if dist.is_main:
