@@ -94,7 +94,7 @@ def run_probe_task(task: str, cfg: DictConfig, model_cfg, encoders: dict, logger
     render_s = time.perf_counter() - t0
     clips_train, clips_test = to_clips(x_train, size), to_clips(x_test, size)
     y_train, y_test = torch.from_numpy(y_train), torch.from_numpy(y_test)
-    n_val = max(1, int(round(cfg.val_fraction * len(y_train))))
+    n_val = max(1, round(cfg.val_fraction * len(y_train)))
     sweep = ProbeSweepConfig(lrs=list(cfg.probe.lrs), weight_decays=list(cfg.probe.weight_decays),
                              epochs=cfg.probe.epochs, batch_size=cfg.probe.batch_size)
     results = {"classes": PROBE_TASKS[task], "train_clips": len(y_train) - n_val, "val_clips": n_val,
@@ -147,7 +147,7 @@ def run_physics(cfg: DictConfig, model_cfg, models: dict, logger) -> dict:
         # The headline uses cfg.mask_type (fixed before looking at results); the other mask tokens are
         # reported alongside, never used to pick.
         for mask_type in range(len(model.predictor.mask_tokens)):
-            kwargs = dict(context_tubelets=cfg.context_tubelets, mask_type=mask_type)
+            kwargs = {"context_tubelets": cfg.context_tubelets, "mask_type": mask_type}
             s_plaus = batched_surprise(model, plausible, **kwargs)
             s_implaus = batched_surprise(model, implausible, **kwargs)
             suffix = "" if mask_type == cfg.mask_type else f"_mask{mask_type}"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
 
 from hydra.core.config_store import ConfigStore
 
@@ -20,7 +19,7 @@ class ProbeHeadConfig:
 
 @dataclass
 class ProbeConfig:
-    checkpoint: Optional[str] = None  # a pretrain run directory; None: the newest under runs_root
+    checkpoint: str | None = None  # a pretrain run directory; None: the newest under runs_root
     runs_root: str = "runs/pretrain"
     tasks: list[str] = field(default_factory=lambda: ["direction", "contact", "physics"])
     baselines: list[str] = field(default_factory=lambda: ["random", "pixels"])
@@ -32,7 +31,7 @@ class ProbeConfig:
     mask_type: int = 1  # the predictor's mask token for the future: 1 = long-range (a large block), fixed a priori
     probe: ProbeHeadConfig = field(default_factory=ProbeHeadConfig)
     seed: int = 0
-    threads: Optional[int] = None  # torch.set_num_threads; None keeps torch's default
+    threads: int | None = None  # torch.set_num_threads; None keeps torch's default
 
 
 def register_probe_schema() -> None:

@@ -13,11 +13,18 @@ import numpy as np
 import pytest
 import torch
 
-from envs.probe_scenes import (VIOLATIONS, glide, in_free_space, make_physics_pairs, make_probe_clips,
-                               physics_pair, probe_trajectory)
+from envs.probe_scenes import (
+    VIOLATIONS,
+    glide,
+    in_free_space,
+    make_physics_pairs,
+    make_probe_clips,
+    physics_pair,
+    probe_trajectory,
+)
 from worldmodel.jepa import VJEPA
 from worldmodel.models import get_preset
-from worldmodel.probe import AttentiveProbe, ProbeSweepConfig, tubelet_pixels, train_probes
+from worldmodel.probe import AttentiveProbe, ProbeSweepConfig, train_probes, tubelet_pixels
 from worldmodel.surprise import future_split, pairwise_accuracy, surprise
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -152,12 +159,12 @@ def test_probe_command_without_a_pretrain_run_says_what_to_run(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "experiments.probe", f"runs_root={tmp_path / 'none'}",
          f"hydra.run.dir={tmp_path / 'run'}"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120)
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert lines[-1].startswith("error: no pretrain run") and "python -m experiments.pretrain" in lines[-1]
     assert "Traceback" not in result.stderr
     result = subprocess.run(
         [sys.executable, "-m", "experiments.probe", f"checkpoint={tmp_path}", f"hydra.run.dir={tmp_path / 'run'}"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120)
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 2 and "python -m experiments.probe checkpoint=" in result.stderr

@@ -12,8 +12,8 @@ the best validation accuracy, and reports the test accuracy of the probe with th
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
