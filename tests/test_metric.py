@@ -131,3 +131,22 @@ def test_agents_plan_with_cost_metric(name):
     assert agent.distance(agent.diagnostics["imagined"][-1], agent.goal) == pytest.approx(float(expected))
     with pytest.raises(IncompatibleCheckpointError, match="no planning metric"):
         make_agent(name, env, world_model=make_world_model(metric=False), cost="metric")
+
+
+@pytest.mark.slow
+def test_pretrain_metric_stage_end_to_end_saves_the_metric_and_its_correlation(tmp_path):
+    import json
+
+    from tests.test_pretrain_levels import pretrain
+
+    run = tmp_path / "run"
+    pretrain(run, tmp_path / "cache", "metric.steps=20", "metric.batch_size=32")  # default stages end with metric
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["metric"]["steps"] == 20
+    table = summary["metric_correlation"]
+    assert set(table) == {"euclidean", "geodesic"} and set(table["geodesic"]) == {"latent", "metric"}
+    wm = WorldModel.load(run)
+    assert wm.metric is not None and wm.default_cost == "metric"
+    # re-running the levels without the metric stage keeps the metric trained in this run
+    pretrain(run, tmp_path / "cache", "stages=[dynamics]")
+    assert WorldModel.load(run).metric is not None
