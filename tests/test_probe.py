@@ -30,6 +30,15 @@ from worldmodel.surprise import future_split, pairwise_accuracy, surprise
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny tensors: one thread avoids oversubscribing a shared CPU (10x slower otherwise)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def test_probe_clips_are_deterministic_balanced_and_differ_between_splits():
     frames, labels = make_probe_clips("direction", 8, seed=3)
     again, labels_again = make_probe_clips("direction", 8, seed=3)
