@@ -31,7 +31,7 @@ class ProbeConfig:
     mask_type: int = 1  # the predictor's mask token for the future: 1 = long-range (a large block), fixed a priori
     probe: ProbeHeadConfig = field(default_factory=ProbeHeadConfig)
     seed: int = 0
-    # torch threads; 1 by default: on the shared 2-core CPU, 2 threads made probe training ~30x slower
+    # torch threads; 1 by default: on the shared 2-core CPU, 2 threads made the probe-sweep test ~30x slower
     # (oversubscription). None keeps torch's default.
     threads: int | None = 1
 
