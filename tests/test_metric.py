@@ -42,7 +42,7 @@ def chain_latents(episodes=40, length=40, dz=8, seed=0):
 
 @pytest.fixture(scope="module")
 def trained_chain(tmp_path_factory):
-    data, cells, table = chain_latents()
+    data, _cells, table = chain_latents()
     cfg = MetricStageConfig(steps=600, batch_size=256, hidden=64, dim=8, cap=32.0, penalty=3.0, lr=3e-3,
                             warmup=20, checkpoint_every=1000)
     model, summary = train_metric_stage(data, cfg, run_dir=tmp_path_factory.mktemp("metric"), seed=0,
@@ -67,7 +67,8 @@ def test_learnt_distance_ranks_far_pairs_above_near_pairs_and_spreads_beyond_nea
     true = (j - i).astype(float)
     assert correlations(learnt, true)["spearman"] > 0.9
     assert learnt[true >= 10].min() > learnt[true <= 2].max()
-    end_to_end = float(model.distance(z[0], z[-1]))
+    with torch.no_grad():
+        end_to_end = float(model.distance(z[0], z[-1]))
     # at this small budget the spread is still growing: well beyond a few steps, never beyond the 15 true steps
     assert 4.0 < end_to_end <= (STATES - 1) * 1.1
 
