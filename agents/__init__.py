@@ -8,12 +8,12 @@ our agents and the fault-isolating episode loop.
 
 from agents.base import Agent
 from agents.episodes import EpisodeRecord, check_action, run_episode
+from agents.hierarchical import HierarchicalAgent
+from agents.mpc import LatentMPCAgent
 from agents.oracle import OracleAgent
 
 # Importing our agents registers them.
 from agents.random_agent import RandomAgent
-from agents.mpc import LatentMPCAgent
-from agents.hierarchical import HierarchicalAgent
 from agents.registry import (
     AGENTS,
     CONTEXT_KEYWORDS,

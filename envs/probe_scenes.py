@@ -4,7 +4,8 @@ The stage (``assets/probe_tworooms.xml``) looks exactly like the pretraining env
 walls, a divider at x = 0 with a doorway at its top end, a red ball, the same top camera. Nothing is
 simulated: the ball glides at constant velocity and a wall stops its normal motion (inelastic, frictionless
 contact, as in the pretraining env: it slides along the wall; the ball is a disc of radius ``BALL_RADIUS``,
-the walls are boxes grown by that radius); its position is set per frame and rendered. Speeds (0.08-0.18 m per frame) match the exploration data at ``frame_step=2``.
+the walls are boxes grown by that radius); its position is set per frame and rendered.
+Speeds (0.08-0.18 m per frame) match the exploration data at ``frame_step=2``.
 
 Every clip is a pure function of ``(seed, index)``: splits differ by seed, and the clip count never
 changes which clip an index gets.

@@ -6,8 +6,8 @@ import functools
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 os.environ.setdefault("MUJOCO_GL", "egl")  # must precede any `import mujoco`
 

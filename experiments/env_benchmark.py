@@ -108,7 +108,8 @@ def main(argv: list[str] | None = None) -> dict:
     steps = 50 if args.quick else 200
     episodes = args.episodes or (6 if args.quick else 20)
     results = {}
-    header = f"{'env':<20} {'render fps@64':>13} {'env steps/s':>12} {'mj_step/s':>10} {'greedy success':>15} {'final dist':>10}"
+    header = (f"{'env':<20} {'render fps@64':>13} {'env steps/s':>12} {'mj_step/s':>10} "
+              f"{'greedy success':>15} {'final dist':>10}")
     print(header)
     print("-" * len(header))
     for name in args.envs:

@@ -3,7 +3,8 @@
 
 Both read the frozen encoder (this run's ``encoder.safetensors``, or ``encoder=PATH``: a file or a run
 directory), encode the env's exploration trajectories into compact latents (cached next to them), train,
-measure open-loop error vs horizon (and the metric's correlation with the true distance) on held-out episodes, and save ``world_model.pt`` in the run directory
+measure open-loop error vs horizon (and the metric's correlation with the true distance) on held-out episodes,
+and save ``world_model.pt`` in the run directory
 (what ``WorldModel.load(run_dir)`` and ``experiments.plan`` read).
 """
 

@@ -140,7 +140,8 @@ def run_physics(cfg: DictConfig, model_cfg, models: dict, logger) -> dict:
                                frames=model_cfg.frames, first_violation=first_violation)
     plausible = to_clips(pairs["plausible"], model_cfg.image_size)
     implausible = to_clips(pairs["implausible"], model_cfg.image_size)
-    results = {"groups_per_kind": cfg.physics_pairs, "pairs": len(pairs["group"]), "context_tubelets": cfg.context_tubelets,
+    results = {"groups_per_kind": cfg.physics_pairs, "pairs": len(pairs["group"]),
+               "context_tubelets": cfg.context_tubelets,
                "first_violation_frame": first_violation, "mask_type": cfg.mask_type}
     for name, model in models.items():
         record = {}

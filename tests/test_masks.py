@@ -4,8 +4,19 @@ import numpy as np
 import pytest
 import torch
 
-from worldmodel.masks import (LONG_RANGE, SHORT_RANGE, VJEPA_SPECS, MaskSpec, MultiBlockMaskCollator, apply_masks,
-                              block_size, context_fractions, masked_fractions, sample_masks, sample_target_mask)
+from worldmodel.masks import (
+    LONG_RANGE,
+    SHORT_RANGE,
+    VJEPA_SPECS,
+    MaskSpec,
+    MultiBlockMaskCollator,
+    apply_masks,
+    block_size,
+    context_fractions,
+    masked_fractions,
+    sample_masks,
+    sample_target_mask,
+)
 
 torch.set_num_threads(1)
 GRID = (4, 8, 8)

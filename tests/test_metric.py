@@ -85,7 +85,8 @@ def make_world_model(metric: bool):
     torch.manual_seed(0)
     return WorldModel(get_preset("tiny"), LatentConfig(), DynamicsConfig(32, 2), HierarchyConfig(32, 2),
                       env_name="pointmass_tworooms", env_id="worldmodel/PointMassTwoRooms-v0", image_size=64,
-                      action_low=-1.0, action_high=1.0, metric_cfg=MetricConfig(32, dim=8, hidden=32) if metric else None)
+                      action_low=-1.0, action_high=1.0,
+                      metric_cfg=MetricConfig(32, dim=8, hidden=32) if metric else None)
 
 
 def test_world_model_save_load_round_trip_keeps_the_metric(tmp_path):

@@ -7,10 +7,10 @@ import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
-from worldmodel.flops import measure_matmul_peak, mean_mask_sizes, vjepa_train_flops_per_clip
+from worldmodel.flops import mean_mask_sizes, measure_matmul_peak, vjepa_train_flops_per_clip
 from worldmodel.jepa import VJEPA
 from worldmodel.masks import VJEPA_SPECS, MultiBlockMaskCollator, apply_masks
-from worldmodel.models import MODEL_PRESETS, VideoEncoder, VideoPredictor, get_preset
+from worldmodel.models import VideoEncoder, VideoPredictor, get_preset
 from worldmodel.models.vit import sincos_3d
 
 torch.set_num_threads(1)

@@ -27,7 +27,8 @@ ENC = {"width": 48, "depth": 1, "heads": 2, "image_size": 32, "pred_width": 32, 
 
 def tiny_world_model(env_name="pointmass_open", env_id="worldmodel/PointMassOpen-v0", action_dim=2, dz=8):
     torch.manual_seed(0)
-    return WorldModel(get_preset("tiny", **ENC), LatentConfig(pool=2, dim=dz), DynamicsConfig(dz, action_dim, hidden=32),
+    return WorldModel(get_preset("tiny", **ENC), LatentConfig(pool=2, dim=dz),
+                      DynamicsConfig(dz, action_dim, hidden=32),
                       HierarchyConfig(dz, action_dim, k=4, code_dim=3, hidden=32, code_hidden=32),
                       env_name=env_name, env_id=env_id, image_size=32, action_low=-1.0, action_high=1.0)
 

@@ -10,8 +10,8 @@ encoder over the full clip.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from statistics import median
-from typing import Sequence
 
 import numpy as np
 import torch

@@ -202,7 +202,7 @@ class LatentTrajectories:
         return np.concatenate(out).astype(np.int64) if out else np.zeros(0, np.int64)
 
     def gather(self, starts: torch.Tensor, length: int) -> dict[str, torch.Tensor]:
-        """Windows from ``starts (B,)``: ``z (B, length, Dz)``, ``d (B, length, Dz)``, ``actions (B, length - 1, A)``."""
+        """Windows from ``starts (B,)``: ``z`` and ``d`` ``(B, length, Dz)``, ``actions (B, length - 1, A)``."""
         index = starts[:, None] + torch.arange(length)[None]
         return {"z": self.z[index], "d": self.d[index], "actions": self.actions[index[:, :-1]]}
 

@@ -12,8 +12,9 @@ masks are identical on resume and do not depend on the number of loader workers.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch

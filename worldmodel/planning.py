@@ -10,8 +10,8 @@ Warm start: pass the previous plan shifted by one step (``shift_plan``) as ``ini
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 

@@ -64,7 +64,8 @@ def metric_loss(model: TemporalMetric, z: torch.Tensor, step_starts: torch.Tenso
     violation = (step - 1.0).clamp(min=0.0)
     loss = -spread + cfg.penalty * violation.pow(2).mean()
     stats = {"spread_steps": float(far.detach().mean()), "step_mean": float(step.detach().mean()),
-             "step_p95": float(step.detach().quantile(0.95)), "violation_frac": float((violation > 0.05).float().mean())}
+             "step_p95": float(step.detach().quantile(0.95)),
+             "violation_frac": float((violation > 0.05).float().mean())}
     return loss, stats
 
 

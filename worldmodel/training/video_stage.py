@@ -11,23 +11,30 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from statistics import median
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from worldmodel.data.sampling import make_loader
-from worldmodel.training.checkpoint import (export_safetensors, latest_checkpoint, load_checkpoint,
-                                            rng_state, save_checkpoint, set_rng_state)
+from worldmodel.training.checkpoint import (
+    export_safetensors,
+    latest_checkpoint,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from worldmodel.training.distributed import DistInfo, all_reduce_mean
 from worldmodel.training.guards import check_finite
 from worldmodel.training.schedules import Schedules
 from worldmodel.training.tb import TensorBoardLogger
-from worldmodel.training.video_visuals import log_masked_clip, log_feature_pca
+from worldmodel.training.video_visuals import log_feature_pca, log_masked_clip
 
 log = logging.getLogger(__name__)
 
