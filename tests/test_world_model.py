@@ -190,3 +190,15 @@ def test_incompatible_env_raises_naming_both_sides():
     message = str(error.value)
     for part in ("pointmass_open", "worldmodel/Reacher-v0", "32x32", "(64, 64, 3)", "(2,)", "(3,)"):
         assert part in message, (part, message)
+
+
+def test_resume_refuses_latents_from_another_env_naming_both(tmp_path):
+    from worldmodel.errors import IncompatibleCheckpointError
+
+    data = synthetic_latents(episodes=4)
+    cfg = DynamicsStageConfig(steps=4, batch_size=8, rollout=2, hidden=8, checkpoint_every=2)
+    train_dynamics_stage(data, cfg, run_dir=tmp_path, seed=0, resume=False,
+                         record={"env": "pointmass_tworooms", "encoder_hash": "a"})
+    with pytest.raises(IncompatibleCheckpointError, match="pointmass_tworooms.*pointmass_maze"):
+        train_dynamics_stage(data, cfg, run_dir=tmp_path, seed=0, resume=True,
+                             record={"env": "pointmass_maze", "encoder_hash": "a"})

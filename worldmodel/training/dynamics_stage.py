@@ -20,6 +20,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from worldmodel.errors import IncompatibleCheckpointError
 from worldmodel.latents import LatentTrajectories
 from worldmodel.models.dynamics import DynamicsConfig, LatentDynamics
 from worldmodel.training.checkpoint import (
@@ -57,6 +58,18 @@ class DynamicsStageConfig:
     keep_checkpoints: int = 2
 
 
+SOURCE_KEYS = ("env", "encoder_hash", "dataset_hash")
+
+
+def check_same_source(name: str, checkpoint: Path, saved: dict[str, Any], current: dict[str, Any]) -> None:
+    """Refuse to resume a latent stage on latents from another env, encoder or dataset (names both sides)."""
+    for key in SOURCE_KEYS:
+        if key in saved and key in current and saved[key] != current[key]:
+            raise IncompatibleCheckpointError(
+                f"cannot resume the {name} stage from {checkpoint}: it was trained with {key}={saved[key]!r}, "
+                f"this run has {key}={current[key]!r}; use a new hydra.run.dir or resume=false")
+
+
 def train_latent_model(name: str, model: nn.Module, loss_fn: LossFn, cfg, *, run_dir: Path, seed: int,
                        resume: bool, record: dict[str, Any],
                        callback: Callable[[int], None] | None = None) -> dict[str, Any]:
@@ -75,6 +88,7 @@ def train_latent_model(name: str, model: nn.Module, loss_fn: LossFn, cfg, *, run
     start_step, losses = 0, []
     if resume and (last := latest_checkpoint(ckpt_dir)) is not None:
         state = load_checkpoint(last)
+        check_same_source(name, last, state.get("record", {}), record)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         set_rng_state(state["rng"])
