@@ -18,7 +18,6 @@ import os
 import pickle
 import random
 import re
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ import numpy as np
 import torch
 
 from worldmodel.errors import UserError
+from worldmodel.training.atomic import atomic_write
 
 __all__ = [
     "CheckpointError",
@@ -119,16 +119,7 @@ def save_checkpoint(path: str | os.PathLike, state: dict, *, keep: int | None = 
         raise CheckpointError(f"a checkpoint state must be a dict, got {type(state).__name__}")
     _check_plain(state)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda f: torch.save(state, f))
     if update_last and path.name != LAST:
         _link_last(path)
     _fsync_dir(path.parent)
@@ -227,7 +218,7 @@ def export_safetensors(module_or_state_dict: torch.nn.Module | dict[str, torch.T
     again by ``load_safetensors``, so a later process can rebuild the model from the file alone.
     Tensors are made contiguous and tied (shared-memory) tensors are cloned, as safetensors requires.
     """
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     state = (module_or_state_dict.state_dict() if isinstance(module_or_state_dict, torch.nn.Module)
              else module_or_state_dict)
@@ -249,16 +240,7 @@ def export_safetensors(module_or_state_dict: torch.nn.Module | dict[str, torch.T
         meta[_JSON_KEYS] = json.dumps(json_keys)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=meta)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda f: f.write(save(tensors, metadata=meta)))
     return path
 
 

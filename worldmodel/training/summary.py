@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from worldmodel.training.atomic import atomic_write
 
 __all__ = ["SUMMARY_FILE", "read_summary", "write_summary"]
 
@@ -52,14 +53,5 @@ def write_summary(run_dir: str | os.PathLike, summary: dict) -> Path:
     merged = json.loads(path.read_text()) if path.is_file() else {}
     merged.update(_plain(summary))
     text = json.dumps(merged, indent=2, allow_nan=False) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=f".{SUMMARY_FILE}.", suffix=".tmp", dir=run_dir)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda f: f.write(text.encode()))
     return path
