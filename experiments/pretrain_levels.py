@@ -37,21 +37,6 @@ def find_encoder(cfg: DictConfig, out: Path) -> Path:
     return path
 
 
-def load_encoder(path: Path):
-    from worldmodel.models.encoder import VideoEncoder, VideoViTConfig
-    from worldmodel.training.checkpoint import load_safetensors
-
-    state, meta = load_safetensors(path)
-    try:
-        model_cfg = VideoViTConfig(**meta["record"]["model"])
-    except (KeyError, TypeError) as error:
-        raise ValueError(f"{path} lacks the model config in its metadata ({error}); re-export it with "
-                         "`python -m experiments.pretrain stages=[video]`") from None
-    encoder = VideoEncoder(model_cfg)
-    encoder.load_state_dict(state)
-    return encoder.eval(), meta["record"]
-
-
 def _latest_model(run_dir: Path, stage: str, build, optional: bool = False):
     """A stage's trained model from its latest checkpoint in this run (when the stage is not re-run)."""
     from worldmodel.training.checkpoint import latest_checkpoint, load_checkpoint
@@ -75,6 +60,7 @@ def run_latent_stages(cfg: DictConfig, out: Path, summary: dict) -> None:
     from worldmodel.evaluation.horizon import format_table, horizon_table, plot_horizon
     from worldmodel.latents import LatentConfig, LatentHead, prepare_latents
     from worldmodel.models.dynamics import DynamicsConfig, LatentDynamics
+    from worldmodel.models.encoder import load_exported_encoder
     from worldmodel.models.hierarchy import HierarchyConfig, HighLevel
     from worldmodel.models.metric import MetricConfig, TemporalMetric
     from worldmodel.training.dynamics_stage import DynamicsStageConfig, train_dynamics_stage
@@ -86,7 +72,7 @@ def run_latent_stages(cfg: DictConfig, out: Path, summary: dict) -> None:
 
     started = time.perf_counter()
     encoder_path = find_encoder(cfg, out)
-    encoder, encoder_record = load_encoder(encoder_path)
+    encoder, encoder_record = load_exported_encoder(encoder_path)
     data_cfg = cfg.data
     trajectories = collect_trajectories(cfg.env.name, episodes=data_cfg.episodes, steps=data_cfg.episode_steps,
                                         seed=cfg.seed, image_size=cfg.env.image_size,

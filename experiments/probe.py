@@ -51,24 +51,17 @@ def resolve_checkpoint(checkpoint: str | None, runs_root: str) -> Path:
 def load_pretrained(run: Path):
     """(VideoViTConfig, target encoder, full VJEPA or None) from a pretrain run directory."""
     from worldmodel.jepa import VJEPA
-    from worldmodel.models import VideoEncoder
-    from worldmodel.models.encoder import VideoViTConfig
-    from worldmodel.training.checkpoint import latest_checkpoint, load_checkpoint, load_safetensors
+    from worldmodel.models.encoder import load_exported_encoder
+    from worldmodel.training.checkpoint import latest_checkpoint, load_checkpoint
 
-    state, meta = load_safetensors(run / "encoder.safetensors")
-    try:
-        cfg = VideoViTConfig(**meta["record"]["model"])
-    except (KeyError, TypeError) as error:
-        raise ValueError(f"{run / 'encoder.safetensors'} has no model config in its metadata ({error}); "
-                         "re-export it with `python -m experiments.pretrain`") from None
-    encoder = VideoEncoder(cfg)
-    encoder.load_state_dict(state)
+    encoder, _ = load_exported_encoder(run / "encoder.safetensors")
+    cfg = encoder.cfg
     full = None
     last = latest_checkpoint(run / "checkpoints" / "video")
     if last is not None:
         full = VJEPA(cfg)
         full.load_state_dict(load_checkpoint(last)["model"])
-    return cfg, encoder.eval(), full
+    return cfg, encoder, full
 
 
 def to_clips(frames, size: int):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -118,3 +119,18 @@ class VideoEncoder(nn.Module):
         for block in self.blocks:
             x = block(x)
         return self.norm(x)
+
+
+def load_exported_encoder(path: str | Path) -> tuple[VideoEncoder, dict]:
+    """The frozen encoder in ``encoder.safetensors`` (eval mode) and the record stored with it."""
+    from worldmodel.training.checkpoint import load_safetensors
+
+    state, meta = load_safetensors(path)
+    try:
+        cfg = VideoViTConfig(**meta["record"]["model"])
+    except (KeyError, TypeError) as error:
+        raise ValueError(f"{path} has no model config in its metadata ({error}); re-export it with "
+                         "`python -m experiments.pretrain stages=[video]`") from None
+    encoder = VideoEncoder(cfg)
+    encoder.load_state_dict(state)
+    return encoder.eval(), meta["record"]
