@@ -40,14 +40,11 @@ LossFn = Callable[[nn.Module, torch.Generator], tuple[torch.Tensor, dict[str, fl
 
 
 @dataclass
-class DynamicsStageConfig:
+class LatentStageConfig:
+    """What ``train_latent_model`` reads; each latent stage adds its own fields (and may change defaults)."""
+
     steps: int = 1500
     batch_size: int = 128
-    rollout: int = 8  # open-loop steps of the rollout loss
-    rollout_weight: float = 1.0
-    hidden: int = 128
-    layers: int = 2
-    history: bool = True
     lr: float = 1e-3
     final_lr: float = 1e-5
     warmup: int = 50
@@ -56,6 +53,15 @@ class DynamicsStageConfig:
     log_every: int = 25
     checkpoint_every: int = 250
     keep_checkpoints: int = 2
+
+
+@dataclass
+class DynamicsStageConfig(LatentStageConfig):
+    rollout: int = 8  # open-loop steps of the rollout loss
+    rollout_weight: float = 1.0
+    hidden: int = 128
+    layers: int = 2
+    history: bool = True
 
 
 SOURCE_KEYS = ("env", "encoder_hash", "dataset_hash")
@@ -70,8 +76,8 @@ def check_same_source(name: str, checkpoint: Path, saved: dict[str, Any], curren
                 f"this run has {key}={current[key]!r}; use a new hydra.run.dir or resume=false")
 
 
-def train_latent_model(name: str, model: nn.Module, loss_fn: LossFn, cfg, *, run_dir: Path, seed: int,
-                       resume: bool, record: dict[str, Any],
+def train_latent_model(name: str, model: nn.Module, loss_fn: LossFn, cfg: LatentStageConfig, *,
+                       run_dir: Path, seed: int, resume: bool, record: dict[str, Any],
                        callback: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Train ``model`` for ``cfg.steps`` steps of ``loss_fn(model, generator) -> (loss, stats)``.
 

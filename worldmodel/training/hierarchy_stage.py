@@ -22,13 +22,11 @@ from einops import rearrange
 
 from worldmodel.latents import LatentTrajectories
 from worldmodel.models.hierarchy import HierarchyConfig, HighLevel
-from worldmodel.training.dynamics_stage import sample_windows, train_latent_model
+from worldmodel.training.dynamics_stage import LatentStageConfig, sample_windows, train_latent_model
 
 
 @dataclass
-class HierarchyStageConfig:
-    steps: int = 1500
-    batch_size: int = 128
+class HierarchyStageConfig(LatentStageConfig):
     k: int = 8
     jumps: int = 3  # high-level steps per training window (rollout loss over all of them)
     code_dim: int = 6
@@ -38,14 +36,6 @@ class HierarchyStageConfig:
     recon_weight: float = 0.5
     hidden: int = 256
     layers: int = 2
-    lr: float = 1e-3
-    final_lr: float = 1e-5
-    warmup: int = 50
-    weight_decay: float = 1e-4
-    grad_clip: float = 1.0
-    log_every: int = 25
-    checkpoint_every: int = 250
-    keep_checkpoints: int = 2
 
 
 def hierarchy_loss(model: HighLevel, batch: dict[str, torch.Tensor], cfg: HierarchyStageConfig):

@@ -22,26 +22,21 @@ import torch
 
 from worldmodel.latents import LatentTrajectories
 from worldmodel.models.metric import MetricConfig, TemporalMetric
-from worldmodel.training.dynamics_stage import train_latent_model
+from worldmodel.training.dynamics_stage import LatentStageConfig, train_latent_model
 
 
 @dataclass
-class MetricStageConfig:
+class MetricStageConfig(LatentStageConfig):
     steps: int = 1000
     batch_size: int = 512
+    weight_decay: float = 0.0
+    grad_clip: float = 10.0
+    checkpoint_every: int = 500
     dim: int = 32
     hidden: int = 256
     layers: int = 2
     cap: float = 64.0  # random pairs stop pushing apart beyond this many steps
     penalty: float = 1.0  # weight of the squared one-step violation (tworooms: 100 -> spearman 0.89, 1 -> 0.96)
-    lr: float = 1e-3
-    final_lr: float = 1e-5
-    warmup: int = 50
-    weight_decay: float = 0.0
-    grad_clip: float = 10.0
-    log_every: int = 25
-    checkpoint_every: int = 500
-    keep_checkpoints: int = 2
 
 
 def train_frames(data: LatentTrajectories) -> torch.Tensor:
