@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from experiments.common import run_dir, user_errors_as_one_line
+from experiments.common import newest_run, run_dir, user_errors_as_one_line
 
 log = logging.getLogger("worldmodel.benchmark")
 WORLD_MODEL_AGENTS = ("mpc", "hierarchical")
@@ -145,9 +145,13 @@ def bench_agents(cfg: DictConfig) -> dict[str, dict[str, Any]]:
 
 
 def _newest_checkpoint(env_name: str) -> str | None:
-    root = Path("runs/pretrain") / env_name
-    candidates = sorted(root.glob("*/world_model.pt"), key=lambda p: p.stat().st_mtime) if root.exists() else []
-    return str(candidates[-1].parent) if candidates else None
+    """The newest pretrain run for ``env_name`` with a world model, or None (those agents are skipped)."""
+    from worldmodel.world_model import WORLD_MODEL_FILE
+
+    try:
+        return str(newest_run(Path("runs/pretrain") / env_name, WORLD_MODEL_FILE))
+    except FileNotFoundError:
+        return None
 
 
 def print_tables(results: dict[str, Any]) -> None:

@@ -143,7 +143,8 @@ def train_video_stage(
         lr, weight_decay, momentum = schedules.apply(optimizer, step)
         with _autocast(cfg.precision, device):
             loss, stats = trainable(batch)
-        check_finite(all_reduce_mean(loss.detach()), step, last_good)
+        mean_loss = all_reduce_mean(loss.detach())  # one collective per step, across ranks
+        check_finite(mean_loss, step, last_good)
         if logger and (step % cfg.image_every == 0 or step + 1 == cfg.steps):
             # Before the update: these weights just gave a finite loss, so their features are finite.
             log_masked_clip(logger, batch, model.encoder.grid, step)
@@ -156,7 +157,7 @@ def train_video_stage(
         t2 = time.perf_counter()
         data_times.append(t1 - t0)
         step_times.append(t2 - t0)
-        losses.append(float(all_reduce_mean(loss.detach())))
+        losses.append(float(mean_loss))
 
         if logger and (step % cfg.log_every == 0 or step + 1 == cfg.steps):
             clips_per_s = cfg.batch_size * dist.world_size / median(step_times[-cfg.log_every:])
