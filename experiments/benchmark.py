@@ -55,7 +55,7 @@ def bench_pretrain(cfg: DictConfig) -> dict[str, Any]:
     from worldmodel.data.sampling import make_loader
     from worldmodel.flops import mean_mask_sizes, measure_matmul_peak, vjepa_train_flops_per_clip
     from worldmodel.jepa import VJEPA
-    from worldmodel.masks import VJEPA_SPECS, MultiBlockMaskCollator
+    from worldmodel.masks import DEFAULT_SPECS, MultiBlockMaskCollator
     from worldmodel.models import get_preset
 
     model_cfg = get_preset(cfg.model)
@@ -88,7 +88,7 @@ def bench_pretrain(cfg: DictConfig) -> dict[str, Any]:
             step_times.append(time.perf_counter() - start)
 
     peak = max(peak_before, measure_matmul_peak())  # a busy machine can only lower a reading
-    context, target = mean_mask_sizes(model_cfg.grid, VJEPA_SPECS, batch_size)
+    context, target = mean_mask_sizes(model_cfg.grid, DEFAULT_SPECS, batch_size)
     flops_per_clip = vjepa_train_flops_per_clip(model_cfg, context, target)
     clips_per_s = _median_rate(batch_size, step_times)
     loader_clips_per_s = _median_rate(batch_size, load_times)

@@ -59,8 +59,9 @@ def load_pretrained(run: Path):
     full = None
     last = latest_checkpoint(run / "checkpoints" / "video")
     if last is not None:
-        full = VJEPA(cfg)
-        full.load_state_dict(load_checkpoint(last)["model"])
+        state = load_checkpoint(last)["model"]
+        full = VJEPA(cfg, num_mask_types=state["predictor.mask_tokens"].shape[0])  # runs from before FUTURE: 2
+        full.load_state_dict(state)
     return cfg, encoder, full
 
 
@@ -167,6 +168,7 @@ def main(cfg: DictConfig) -> None:
     import torch
 
     from worldmodel.jepa import VJEPA
+    from worldmodel.masks import DEFAULT_SPECS, MASK_TYPE_NAMES
     from worldmodel.training.summary import write_summary
     from worldmodel.training.tb import TensorBoardLogger
 
@@ -176,8 +178,6 @@ def main(cfg: DictConfig) -> None:
     unknown = [b for b in cfg.baselines if b not in KNOWN_BASELINES]
     if unknown:
         raise ValueError(f"unknown baseline(s) {unknown}; choose from {list(KNOWN_BASELINES)}")
-    if cfg.mask_type not in (0, 1):
-        raise ValueError(f"mask_type must be 0 (short-range) or 1 (long-range mask token), got {cfg.mask_type}")
     if not 0 < cfg.val_fraction < 1:
         raise ValueError(f"val_fraction must be in (0, 1), got {cfg.val_fraction}")
     if cfg.threads:
@@ -186,7 +186,11 @@ def main(cfg: DictConfig) -> None:
     checkpoint = resolve_checkpoint(cfg.checkpoint, cfg.runs_root)
     model_cfg, encoder, full = load_pretrained(checkpoint)
     torch.manual_seed(cfg.seed)
-    random_model = VJEPA(model_cfg).eval()  # its target encoder is a copy of its (random) encoder
+    mask_types = len(full.predictor.mask_tokens) if full is not None else len(DEFAULT_SPECS)
+    if not 0 <= cfg.mask_type < mask_types:
+        raise ValueError(f"mask_type must be in [0, {mask_types - 1}] for this checkpoint's predictor "
+                         f"({', '.join(MASK_TYPE_NAMES[:mask_types])}), got {cfg.mask_type}")
+    random_model = VJEPA(model_cfg, mask_types).eval()  # its target encoder is a copy of its (random) encoder
 
     out = run_dir()
     summary: dict = {"command": "probe", "checkpoint": str(checkpoint), "model": asdict(model_cfg),

@@ -28,7 +28,9 @@ class ProbeConfig:
     val_fraction: float = 0.2
     physics_pairs: int = 64  # per violation kind
     context_tubelets: int = 2  # surprise: tubelets seen; the rest are predicted
-    mask_type: int = 1  # the predictor's mask token for the future: 1 = long-range (a large block), fixed a priori
+    # the predictor's mask token for the surprise test, fixed a priori: 2 = FUTURE (trained to predict the
+    # second half of a clip from the first; worldmodel.masks.DEFAULT_SPECS order)
+    mask_type: int = 2
     probe: ProbeHeadConfig = field(default_factory=ProbeHeadConfig)
     seed: int = 0
     # torch threads; 1 by default: on the shared 2-core CPU, 2 threads made the probe-sweep test ~30x slower

@@ -5,6 +5,8 @@ import pytest
 import torch
 
 from worldmodel.masks import (
+    DEFAULT_SPECS,
+    FUTURE,
     LONG_RANGE,
     SHORT_RANGE,
     VJEPA_SPECS,
@@ -33,7 +35,7 @@ def test_collate_returns_clips_positions_and_rectangular_index_tensors():
     assert out["clips"].shape == (6, 3, 8, 16, 16)
     assert out["positions"].tolist() == list(range(10, 16))
     assert out["load_failures"] == 3
-    assert len(out["masks_enc"]) == len(out["masks_pred"]) == len(VJEPA_SPECS)
+    assert len(out["masks_enc"]) == len(out["masks_pred"]) == len(DEFAULT_SPECS) == 3
     for enc, pred in zip(out["masks_enc"], out["masks_pred"]):
         assert enc.dtype == pred.dtype == torch.long
         assert enc.shape[0] == pred.shape[0] == 6
@@ -61,6 +63,24 @@ def test_untruncated_context_and_target_partition_the_clip_and_span_all_time(spe
         masked[pred[0]] = True
         masked = masked.view(*GRID)
         assert (masked == masked[:1]).all(), "temporal_scale 1.0: every block spans the whole clip"
+
+
+def test_future_mask_hides_the_second_half_of_the_clip_and_shows_the_first():
+    enc, pred = sample_masks(FUTURE, GRID, batch_size=5, rng=np.random.default_rng(0))
+    half = N // 2
+    for e, p in zip(enc, pred):
+        assert sorted(e.tolist()) == list(range(half)) and sorted(p.tolist()) == list(range(half, N))
+    # whole frames on a non-square grid too
+    enc, pred = sample_masks(FUTURE, (4, 6, 10), batch_size=2, rng=np.random.default_rng(0))
+    assert enc.shape == pred.shape == (2, 120)
+
+
+def test_end_anchor_places_every_box_at_the_last_tubelets():
+    spec = MaskSpec(num_blocks=2, spatial_scale=0.2, temporal_scale=0.25, temporal_anchor="end")
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        masked = sample_target_mask(block_size(spec, GRID, rng), 2, GRID, rng, spec.temporal_anchor)
+        assert masked[-1].any() and not masked[:-1].any()
 
 
 def test_block_size_follows_scale_and_aspect():
@@ -104,7 +124,8 @@ def test_large_masks_are_resampled_to_keep_context():
 
 
 @pytest.mark.parametrize("kwargs", [dict(num_blocks=0, spatial_scale=0.1), dict(num_blocks=1, spatial_scale=0.0),
-                                    dict(num_blocks=1, spatial_scale=0.1, aspect=(2.0, 1.0))])
+                                    dict(num_blocks=1, spatial_scale=0.1, aspect=(2.0, 1.0)),
+                                    dict(num_blocks=1, spatial_scale=0.1, temporal_anchor="start")])
 def test_invalid_mask_spec_raises(kwargs):
     with pytest.raises(ValueError):
         MaskSpec(**kwargs)

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from worldmodel.masks import apply_masks, context_fractions, masked_fractions
+from worldmodel.masks import DEFAULT_SPECS, apply_masks, context_fractions, masked_fractions
 from worldmodel.models.encoder import VideoEncoder, VideoViTConfig
 from worldmodel.models.predictor import VideoPredictor
 
@@ -33,7 +33,7 @@ def batch_std(features: torch.Tensor) -> torch.Tensor:
 class VJEPA(nn.Module):
     """Encoder, predictor and EMA target encoder. ``forward(batch)`` is ``loss(batch)``."""
 
-    def __init__(self, cfg: VideoViTConfig, num_mask_types: int = 2):
+    def __init__(self, cfg: VideoViTConfig, num_mask_types: int = len(DEFAULT_SPECS)):
         super().__init__()
         self.cfg = cfg
         self.encoder = VideoEncoder(cfg)

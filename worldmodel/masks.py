@@ -3,7 +3,9 @@
 A mask is a pair of index tensors into the ``(t h w)``-ordered token sequence: ``masks_enc`` (B, Nc), the
 context tokens the encoder keeps, and ``masks_pred`` (B, Nt), the target tokens the predictor must fill in.
 Each mask spec places ``num_blocks`` boxes of ``int(h * w * spatial_scale)`` patches (aspect ratio drawn in
-``aspect``) spanning ``temporal_scale`` of the clip; target = union of the boxes, context = complement.
+``aspect``) spanning ``temporal_scale`` of the clip, starting anywhere in time (``temporal_anchor="random"``,
+V-JEPA's multiblock) or ending at the last tubelet (``"end"``: the future given the past); target = union of
+the boxes, context = complement.
 The box size is drawn once per batch, the box positions per sample; every list is cut to the batch
 minimum so the tensors are rectangular. The generator of a batch is seeded by (seed, first position), so
 masks are identical on resume and do not depend on the number of loader workers.
@@ -31,6 +33,7 @@ class MaskSpec:
     spatial_scale: float
     temporal_scale: float = 1.0
     aspect: tuple[float, float] = (0.75, 1.5)
+    temporal_anchor: str = "random"
 
     def __post_init__(self):
         if self.num_blocks < 1:
@@ -40,11 +43,18 @@ class MaskSpec:
                              f"{self.spatial_scale} and {self.temporal_scale}")
         if not 0 < self.aspect[0] <= self.aspect[1]:
             raise ValueError(f"aspect must be (low, high) with 0 < low <= high, got {self.aspect}")
+        if self.temporal_anchor not in ("random", "end"):
+            raise ValueError(f"temporal_anchor must be 'random' or 'end', got {self.temporal_anchor!r}")
 
 
 SHORT_RANGE = MaskSpec(num_blocks=8, spatial_scale=0.15)
 LONG_RANGE = MaskSpec(num_blocks=2, spatial_scale=0.7)
 VJEPA_SPECS = (SHORT_RANGE, LONG_RANGE)
+# The second half of the clip, whole frames: the predictor learns the future from the past, which the
+# violation-of-expectation test asks of it (multiblock boxes span the whole clip, so they never do).
+FUTURE = MaskSpec(num_blocks=1, spatial_scale=1.0, temporal_scale=0.5, aspect=(1.0, 1.0), temporal_anchor="end")
+DEFAULT_SPECS = (*VJEPA_SPECS, FUTURE)
+MASK_TYPE_NAMES = ("short-range", "long-range", "future")  # the predictor's mask tokens, DEFAULT_SPECS order
 
 
 def apply_masks(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
@@ -58,19 +68,21 @@ def block_size(spec: MaskSpec, grid: tuple[int, int, int], rng: np.random.Genera
     t = max(1, int(duration * spec.temporal_scale))
     area = int(height * width * spec.spatial_scale)
     ratio = rng.uniform(*spec.aspect)
+    if spec.spatial_scale == 1.0:  # whole frames, whatever the grid's aspect
+        return t, height, width
     h = min(max(1, round(math.sqrt(area * ratio))), height)
     w = min(max(1, round(math.sqrt(area / ratio))), width)
     return t, h, w
 
 
 def sample_target_mask(size: tuple[int, int, int], num_blocks: int, grid: tuple[int, int, int],
-                       rng: np.random.Generator) -> np.ndarray:
+                       rng: np.random.Generator, temporal_anchor: str = "random") -> np.ndarray:
     """Boolean (t, h, w) grid, True where a token is masked: the union of ``num_blocks`` boxes of ``size``."""
     duration, height, width = grid
     t, h, w = size
     masked = np.zeros(grid, dtype=bool)
     for _ in range(num_blocks):
-        start = rng.integers(0, duration - t + 1)
+        start = duration - t if temporal_anchor == "end" else rng.integers(0, duration - t + 1)
         top = rng.integers(0, height - h + 1)
         left = rng.integers(0, width - w + 1)
         masked[start:start + t, top:top + h, left:left + w] = True
@@ -84,7 +96,7 @@ def sample_masks(spec: MaskSpec, grid: tuple[int, int, int], batch_size: int,
     contexts, targets = [], []
     for _ in range(batch_size):
         for _ in range(_MAX_TRIES):
-            masked = sample_target_mask(size, spec.num_blocks, grid, rng).ravel()
+            masked = sample_target_mask(size, spec.num_blocks, grid, rng, spec.temporal_anchor).ravel()
             if not masked.all():
                 break
         else:
@@ -117,7 +129,7 @@ class MultiBlockMaskCollator:
     "masks_enc": [ (B, Nc) per spec ], "masks_pred": [ (B, Nt) per spec ], "load_failures": int}``.
     """
 
-    def __init__(self, grid: tuple[int, int, int], specs: Sequence[MaskSpec] = VJEPA_SPECS, seed: int = 0):
+    def __init__(self, grid: tuple[int, int, int], specs: Sequence[MaskSpec] = DEFAULT_SPECS, seed: int = 0):
         self.grid = tuple(int(g) for g in grid)
         self.specs = tuple(specs)
         self.seed = int(seed)
