@@ -5,7 +5,10 @@ Every env step:
 1. level 2: CEM over ``high_horizon`` codes (sampled around the ``N(0, I)`` prior, kept in
    ``[-code_bound, code_bound]``) rolled out with ``WorldModel.high_rollout``, cost
    ``d(z_end, z_goal) + running_weight * mean_j d(z_j, z_goal)``: a long look-ahead (``high_horizon * k``
-   env steps) at the price of a few jumps. The first predicted latent is the subgoal.
+   env steps) at the price of a few jumps. The first predicted latent is the subgoal; once the goal is
+   within ``reach`` (planning-cost units; by default level 1's horizon in env steps when the cost is the
+   learned temporal metric), the goal itself is the subgoal and level 2 is skipped: a predicted latent k steps
+   ahead would overshoot or circle a goal that level 1 can reach on its own.
 2. level 1: CEM over ``k`` actions with ``WorldModel.rollout`` toward the subgoal (plus ``goal_weight``
    times the distance to the final goal), seeded by ``decode_chunk`` of the first code when
    ``use_decoder``; the first action is executed.
@@ -41,6 +44,8 @@ class HierarchicalAgent(LatentAgentBase):
         running_weight: weight of mean distances along a plan (both levels).
         goal_weight: level 1 also pays this times its final distance to the goal latent.
         use_decoder: seed level 1 with the action chunk decoded from the first planned code.
+        reach: hand over to level 1 alone when the planning distance to the goal is at most this; None: the
+            level-1 horizon when ``cost`` is ``metric`` (in env steps), never for ``latent``.
     """
 
     def __init__(self, env: gym.Env, world_model=None, planner: str = "cem", high_horizon: int = 4,
@@ -48,8 +53,8 @@ class HierarchicalAgent(LatentAgentBase):
                  code_bound: float = 3.0, high_warm_std: float = 0.7, horizon: int | None = None,
                  samples: int = 128, iterations: int = 3, elites: int = 16, warm_std: float = 0.5,
                  min_std: float = 0.05, temperature: float = 0.1, running_weight: float = 0.1,
-                 goal_weight: float = 0.0, use_decoder: bool = True, cost: str | None = None, seed: int = 0,
-                 check_env: bool = True):
+                 goal_weight: float = 0.0, use_decoder: bool = True, reach: float | None = None,
+                 cost: str | None = None, seed: int = 0, check_env: bool = True):
         super().__init__(env, world_model, seed, check_env, cost)
         self.k = int(world_model.k)
         self.code_dim = int(world_model.code_dim)
@@ -65,6 +70,9 @@ class HierarchicalAgent(LatentAgentBase):
         self.code_bound, self.high_warm_std, self.warm_std = float(code_bound), high_warm_std, warm_std
         self.running_weight, self.goal_weight = float(running_weight), float(goal_weight)
         self.use_decoder = bool(use_decoder)
+        if reach is None:
+            reach = float(self.horizon) if self.cost == "metric" else 0.0
+        self.reach = float(reach)
         self._high_planner, self._high_options = planner_options(
             planner, elites=int(high_elites), temperature=temperature, min_std=min_std)
         self._low_planner, self._low_options = planner_options(
@@ -80,6 +88,38 @@ class HierarchicalAgent(LatentAgentBase):
         z, d = self._observe(observation)
         goal, wm = self.goal, self.wm
 
+        if float(self.distance(z, goal)) <= self.reach:
+            high, imagined_high, subgoal = None, goal[None], goal
+        else:
+            high, imagined_high = self._plan_high(z, d)
+            subgoal = imagined_high[0]
+
+        def low_cost(candidates: torch.Tensor) -> torch.Tensor:
+            traj = wm.rollout(z, candidates, d)
+            cost = trajectory_cost(traj, subgoal, self.running_weight, self.distance)
+            return cost + self.goal_weight * self.distance(traj[:, -1], goal) if self.goal_weight else cost
+
+        seed_plan = None
+        if self.use_decoder and high is not None:
+            seed_plan = self._fit_horizon(wm.decode_chunk(high.actions[0]))
+        elif self._actions is not None:
+            seed_plan = shift_plan(self._actions)
+        low = self._low_planner(
+            low_cost, self.action_space.low, self.action_space.high, horizon=self.horizon,
+            action_dim=self.action_dim, samples=self.samples, iterations=self.iterations, init_mean=seed_plan,
+            init_std=self.warm_std if seed_plan is not None else None, generator=self._generator,
+            **self._low_options)
+        self._actions = low.mean
+        predicted_cost = float(high.cost) if high is not None else float(low.cost)
+        self.diagnostics = {"predicted_cost": predicted_cost, "low_cost": float(low.cost),
+                            "imagined": wm.rollout(z, low.actions[None], d)[0], "imagined_high": imagined_high,
+                            "subgoal": subgoal, "goal": goal}
+        return self._to_action(low.actions[0])
+
+    def _plan_high(self, z: torch.Tensor, d: torch.Tensor):
+        """Level 2's CEM/MPPI over codes toward the goal: (the plan, its imagined latents (H2, Dz))."""
+        wm, goal = self.wm, self.goal
+
         def high_cost(codes: torch.Tensor) -> torch.Tensor:
             return trajectory_cost(wm.high_rollout(z, codes, d), goal, self.running_weight, self.distance)
 
@@ -90,29 +130,7 @@ class HierarchicalAgent(LatentAgentBase):
             init_std=self.high_warm_std if self._codes is not None else 1.0,
             generator=self._generator, **self._high_options)
         self._codes = high.mean  # a code spans k env steps: the plan of one step ago is still current
-        imagined_high = wm.high_rollout(z, high.actions[None], d)[0]  # (H2, Dz)
-        subgoal = imagined_high[0]
-
-        def low_cost(candidates: torch.Tensor) -> torch.Tensor:
-            traj = wm.rollout(z, candidates, d)
-            cost = trajectory_cost(traj, subgoal, self.running_weight, self.distance)
-            return cost + self.goal_weight * self.distance(traj[:, -1], goal) if self.goal_weight else cost
-
-        seed_plan = None
-        if self.use_decoder:
-            seed_plan = self._fit_horizon(wm.decode_chunk(high.actions[0]))
-        elif self._actions is not None:
-            seed_plan = shift_plan(self._actions)
-        low = self._low_planner(
-            low_cost, self.action_space.low, self.action_space.high, horizon=self.horizon,
-            action_dim=self.action_dim, samples=self.samples, iterations=self.iterations, init_mean=seed_plan,
-            init_std=self.warm_std if seed_plan is not None else None, generator=self._generator,
-            **self._low_options)
-        self._actions = low.mean
-        self.diagnostics = {"predicted_cost": float(high.cost), "low_cost": float(low.cost),
-                            "imagined": wm.rollout(z, low.actions[None], d)[0], "imagined_high": imagined_high,
-                            "subgoal": subgoal, "goal": goal}
-        return self._to_action(low.actions[0])
+        return high, wm.high_rollout(z, high.actions[None], d)[0]
 
     def _fit_horizon(self, chunk: torch.Tensor) -> torch.Tensor:
         """A decoded chunk ``(k, A)`` cut or padded (with its last action) to the level-1 horizon."""

@@ -90,3 +90,18 @@ def test_latent_agents_refuse_an_incompatible_env_and_a_missing_model(world_mode
         make_agent("mpc", ImageEnv(action_dim=3), world_model=world_model)
     with pytest.raises(ValueError, match="checkpoint="):
         make_agent("hierarchical", ImageEnv())
+
+
+def test_hierarchical_hands_over_to_level_1_when_the_goal_is_within_reach(world_model):
+    env = ImageEnv()
+    obs, info = env.reset()
+    far = make_agent("hierarchical", env, world_model=world_model, reach=0.0)
+    near = make_agent("hierarchical", env, world_model=world_model, reach=1e9)
+    for agent in (far, near):
+        agent.reset(obs, info)
+        agent.act(obs)
+    assert not torch.equal(far.diagnostics["subgoal"], far.diagnostics["goal"])
+    assert far.diagnostics["imagined_high"].shape == (far.high_horizon, 32)
+    assert torch.equal(near.diagnostics["subgoal"], near.diagnostics["goal"])
+    # no metric in this model: the default reach is 0 in latent L1, so only the goal image itself hands over
+    assert make_agent("hierarchical", env, world_model=world_model).reach == 0.0
