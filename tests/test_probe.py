@@ -177,3 +177,21 @@ def test_probe_command_without_a_pretrain_run_says_what_to_run(tmp_path):
         [sys.executable, "-m", "experiments.probe", f"checkpoint={tmp_path}", f"hydra.run.dir={tmp_path / 'run'}"],
         cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 2 and "python -m experiments.probe checkpoint=" in result.stderr
+
+
+@pytest.mark.parametrize("mask_types", [2, 3])
+def test_load_pretrained_reads_runs_with_two_or_three_mask_tokens(tmp_path, mask_types):
+    # runs from before the FUTURE mask type have a 2-token predictor; both must load for the surprise test
+    from dataclasses import asdict
+
+    from experiments.probe import load_pretrained
+    from worldmodel.training.checkpoint import export_safetensors, save_checkpoint
+
+    cfg = get_preset("tiny", width=32, depth=1, heads=2, pred_width=16, pred_depth=1, pred_heads=2)
+    model = VJEPA(cfg, num_mask_types=mask_types)
+    export_safetensors(model.target_encoder.state_dict(), tmp_path / "encoder.safetensors",
+                       metadata={"record": {"model": asdict(cfg)}})
+    save_checkpoint(tmp_path / "checkpoints" / "video" / "step_1.pt", {"model": model.state_dict()})
+    loaded_cfg, encoder, full = load_pretrained(tmp_path)
+    assert loaded_cfg == cfg and len(full.predictor.mask_tokens) == mask_types
+    assert torch.equal(full.predictor.mask_tokens, model.predictor.mask_tokens)
