@@ -66,10 +66,10 @@ def block_size(spec: MaskSpec, grid: tuple[int, int, int], rng: np.random.Genera
     """Draw the (t, h, w) extent of one box for ``spec`` on a ``(t, h, w)`` token grid."""
     duration, height, width = grid
     t = max(1, int(duration * spec.temporal_scale))
-    area = int(height * width * spec.spatial_scale)
-    ratio = rng.uniform(*spec.aspect)
     if spec.spatial_scale == 1.0:  # whole frames, whatever the grid's aspect
         return t, height, width
+    area = int(height * width * spec.spatial_scale)
+    ratio = rng.uniform(*spec.aspect)
     h = min(max(1, round(math.sqrt(area * ratio))), height)
     w = min(max(1, round(math.sqrt(area / ratio))), width)
     return t, h, w
