@@ -11,10 +11,6 @@ rate the video stage sees (``frame_step: 1`` in ``configs/data/sim.yaml``).
 Every clip is a pure function of ``(seed, index)``: splits differ by seed, and the clip count never
 changes which clip an index gets.
 
-Passive pretraining episodes (``make_glide_episodes``): plausible glides only (the same physics, their own
-seed stream), at the env's frame rate, for ``data.passive_episodes`` in ``experiments.pretrain``: IntPhys's
-protocol of a training set of possible events in the world whose violations are tested.
-
 Probe tasks (``make_probe_clips``):
   ``direction``: 4 classes, the heading of the motion (0 = +x/right, 1 = +y/up, 2 = -x/left, 3 = -y/down,
       each a 60-degree sector); the clip has no collision, so the heading is constant.
@@ -57,7 +53,6 @@ SUBSTEPS = 16
 RESTITUTION = 0.0
 PROBE_TASKS = {"direction": 4, "contact": 2}
 VIOLATIONS = ("permanence", "teleport", "pass_through")
-GLIDE_STREAM = 300  # rng stream of the passive pretraining episodes, apart from the probe and pair streams
 
 
 def in_free_space(p: np.ndarray, divider: bool = True) -> bool:
@@ -242,30 +237,3 @@ def make_physics_pairs(count: int, seed: int, kinds: tuple[str, ...] = VIOLATION
         if own:
             renderer.close()
     return {key: np.asarray(value) if key == "kind" else np.stack(value) for key, value in out.items()}
-
-
-def glide_episode(seed: int, index: int, frames: int = 32, frame_step: int = 1) -> np.ndarray:
-    """Ball positions (frames, 2) of passive pretraining episode ``index``: a plausible glide at the env's
-    frame rate (a clip taken every ``frame_step`` frames moves at ``SPEED``), heading uniform."""
-    rng = np.random.default_rng([seed, index, GLIDE_STREAM])
-    velocity = _velocity(rng, rng.uniform(0, 2 * np.pi)) / frame_step
-    return glide(_random_start(rng), velocity, frames)[0]
-
-
-def make_glide_episodes(count: int, seed: int, frames: int = 32, frame_step: int = 1, image_size: int = 64,
-                        renderer: ProbeRenderer | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """``count`` rendered ``glide_episode``s -> frames (count * frames, H, W, 3) uint8 and episode starts
-    (count + 1,), the layout of ``SimClipDataset``."""
-    if count < 1 or frames < 2 or frame_step < 1:
-        raise ValueError(f"need count >= 1, frames >= 2, frame_step >= 1; got {count}, {frames}, {frame_step}")
-    own = renderer is None
-    renderer = renderer or ProbeRenderer(image_size)
-    out = np.empty((count * frames, renderer.image_size, renderer.image_size, 3), np.uint8)
-    try:
-        for index in range(count):
-            out[index * frames:(index + 1) * frames] = renderer.render(glide_episode(seed, index, frames,
-                                                                                     frame_step))
-    finally:
-        if own:
-            renderer.close()
-    return out, np.arange(count + 1, dtype=np.int64) * frames

@@ -47,7 +47,7 @@ def _video_batch_source(cfg: DictConfig, model_cfg):
                                         image_size=model_cfg.image_size,
                                         cache_dir=Path(cfg.cache_dir) / "trajectories")
     return SimClipDataset(trajectories.frames, trajectories.episode_starts, frames=model_cfg.frames,
-                          frame_step=2, size=model_cfg.image_size)
+                          frame_step=1, size=model_cfg.image_size)
 
 
 def bench_pretrain(cfg: DictConfig) -> dict[str, Any]:

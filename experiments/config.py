@@ -48,9 +48,6 @@ class DataConfig:
     frame_step: int = 2
     episodes: int = 200  # sim: exploration episodes rendered from the env
     episode_steps: int = 64  # sim: steps per exploration episode
-    # sim, pointmass_tworooms only: plausible passive glides of the probe stage (envs.probe_scenes) added to
-    # the video stage's clips, 18 clips each (exploration: 51 per episode); 0 = exploration only
-    passive_episodes: int = 0
     num_workers: int = 1
     probe_workers: int = 4
 

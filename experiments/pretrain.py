@@ -16,7 +16,6 @@ from dataclasses import asdict
 from pathlib import Path
 
 import hydra
-import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from experiments.common import run_dir, user_errors_as_one_line
@@ -31,18 +30,6 @@ def build_model_config(model_cfg: DictConfig):
 
     overrides = {k: v for k, v in OmegaConf.to_container(model_cfg).items() if k != "name" and v is not None}
     return get_preset(model_cfg.name, **overrides)
-
-
-def add_passive_glides(cfg: DictConfig, frames: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Exploration frames and episode starts with ``data.passive_episodes`` glide episodes appended."""
-    if cfg.env.name != "pointmass_tworooms":
-        raise ValueError(f"data.passive_episodes renders the pointmass_tworooms arena; use it with "
-                         f"env=pointmass_tworooms (got env={cfg.env.name}) or set data.passive_episodes=0")
-    from envs.probe_scenes import make_glide_episodes
-
-    glides, glide_starts = make_glide_episodes(cfg.data.passive_episodes, cfg.seed,
-                                               frame_step=cfg.data.frame_step, image_size=frames.shape[1])
-    return np.concatenate([frames, glides]), np.concatenate([starts, starts[-1] + glide_starts[1:]])
 
 
 def build_clip_dataset(cfg: DictConfig, model_cfg, dist):
@@ -62,14 +49,9 @@ def build_clip_dataset(cfg: DictConfig, model_cfg, dist):
                     cfg.env.name, episodes=data.episodes, steps=data.episode_steps, seed=cfg.seed,
                     image_size=cfg.env.image_size, cache_dir=Path(cfg.cache_dir) / "trajectories")
             barrier()
-        frames, starts = trajectories.frames, trajectories.episode_starts
-        if data.passive_episodes:
-            frames, starts = add_passive_glides(cfg, np.asarray(frames), np.asarray(starts))
-        dataset = SimClipDataset(frames, starts, frames=model_cfg.frames, frame_step=data.frame_step,
-                                 size=model_cfg.image_size)
-        record = {"source": "sim", "env": cfg.env.name, "episodes": data.episodes,
-                  "passive_episodes": data.passive_episodes}
-        return dataset, record, {}
+        dataset = SimClipDataset(trajectories.frames, trajectories.episode_starts, frames=model_cfg.frames,
+                                 frame_step=data.frame_step, size=model_cfg.image_size)
+        return dataset, {"source": "sim", "env": cfg.env.name, "episodes": data.episodes}, {}
     if data.source == "videos":
         if data.root is None or OmegaConf.is_missing(data, "root"):
             raise ValueError("data=videos needs data.root=PATH (a folder of videos or a .csv/.txt list)")
