@@ -17,9 +17,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import multiprocessing
 import os
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -68,15 +71,11 @@ def exploration_policy(env: GoalEnv, seed: int | list[int]) -> ExplorationPolicy
     return ExplorationPolicy(env.action_space.shape[0], seed, steer_prob=steer)
 
 
-def render_trajectories(
-    env_name: str, episodes: int, steps: int, seed: int, image_size: int = 64
-) -> TrajectoryDataset:
-    """Render ``episodes`` exploration episodes (no cache). Episode e depends only on ``(seed, e)``."""
-    if episodes < 1 or steps < 1:
-        raise ValueError(f"episodes and steps must be >= 1, got episodes={episodes}, steps={steps}")
+def _render_episodes(env_name: str, episode_ids: range, steps: int, seed: int, image_size: int) -> dict[str, Any]:
+    """Frames, actions, states and lengths of the exploration episodes ``episode_ids`` (one process)."""
     env: GoalEnv = envs.make(env_name, image_size=image_size).unwrapped  # no TimeLimit: episodes run `steps`
-    frames, actions, states, starts, failures = [], [], [], [0], 0
-    for e in range(episodes):
+    frames, actions, states, lengths, failures = [], [], [], [], 0
+    for e in episode_ids:
         episode_seed = int(np.random.SeedSequence([seed, e]).generate_state(1)[0])
         obs, info = env.reset(seed=episode_seed)
         policy = exploration_policy(env, [seed, e])
@@ -95,28 +94,60 @@ def render_trajectories(
         frames += ep_frames
         actions += ep_actions
         states += ep_states
-        starts.append(starts[-1] + len(ep_frames))
+        lengths.append(len(ep_frames))
+    env_facts = {"action_dim": int(env.action_space.shape[0]), "state_dim": env.state_dim,
+                 "frame_skip": env.frame_skip, "dt": env.dt, "success_threshold": env.success_threshold,
+                 "pusher": isinstance(env, PusherEnv)}
+    env.close()
+    return {"frames": np.stack(frames), "actions": np.stack(actions).astype(np.float32),
+            "states": np.stack(states).astype(np.float32), "lengths": lengths, "failures": failures,
+            "env": env_facts}
+
+
+def render_trajectories(
+    env_name: str, episodes: int, steps: int, seed: int, image_size: int = 64, workers: int = 1
+) -> TrajectoryDataset:
+    """Render ``episodes`` exploration episodes (no cache). Episode e depends only on ``(seed, e)``.
+
+    ``workers > 1`` renders contiguous slices of the episodes in that many processes; the result is
+    identical to ``workers=1``.
+    """
+    if episodes < 1 or steps < 1:
+        raise ValueError(f"episodes and steps must be >= 1, got episodes={episodes}, steps={steps}")
+    if workers < 1:
+        raise ValueError(f"render workers must be >= 1, got {workers}")
+    workers = min(workers, episodes)
+    bounds = np.linspace(0, episodes, workers + 1).astype(int)
+    slices = [range(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+    args = [(env_name, ids, steps, seed, image_size) for ids in slices]
+    if workers == 1:
+        parts = [_render_episodes(*args[0])]
+    else:
+        # spawn: a forked MuJoCo/EGL context is not safe to reuse, and spawn behaves the same everywhere
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            parts = list(pool.map(_render_episodes, *zip(*args)))
+    lengths = [n for part in parts for n in part["lengths"]]
+    facts = parts[0]["env"]
     metadata = {
         "env": env_name,
         "image_size": image_size,
-        "action_dim": int(env.action_space.shape[0]),
-        "state_dim": env.state_dim,
+        "action_dim": facts["action_dim"],
+        "state_dim": facts["state_dim"],
         "episodes": episodes,
         "steps": steps,
         "seed": seed,
-        "frame_skip": env.frame_skip,
-        "dt": env.dt,
-        "success_threshold": env.success_threshold,
-        "policy": "ornstein-uhlenbeck" + (" + steer to block" if isinstance(env, PusherEnv) else ""),
+        "frame_skip": facts["frame_skip"],
+        "dt": facts["dt"],
+        "success_threshold": facts["success_threshold"],
+        "policy": "ornstein-uhlenbeck" + (" + steer to block" if facts["pusher"] else ""),
         "data_version": DATA_VERSION,
-        "failed_episodes": failures,
+        "failed_episodes": sum(part["failures"] for part in parts),
     }
-    env.close()
     return TrajectoryDataset(
-        np.stack(frames),
-        np.stack(actions).astype(np.float32),
-        np.stack(states).astype(np.float32),
-        np.asarray(starts, np.int64),
+        np.concatenate([part["frames"] for part in parts]),
+        np.concatenate([part["actions"] for part in parts]),
+        np.concatenate([part["states"] for part in parts]),
+        np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
         metadata,
     )
 
@@ -147,8 +178,12 @@ def collect_trajectories(
     seed: int,
     image_size: int = 64,
     cache_dir: str | os.PathLike | None = None,
+    workers: int = 1,
 ) -> TrajectoryDataset:
-    """Exploration episodes of ``env_name``, loaded from the cache when this exact request was made before."""
+    """Exploration episodes of ``env_name``, loaded from the cache when this exact request was made before.
+
+    ``workers``: processes that render a cache miss (the result does not depend on it).
+    """
     if env_name not in envs.ENV_IDS:
         raise ValueError(f"unknown env {env_name!r}; choose one of: {', '.join(sorted(envs.ENV_IDS))}")
     path = cache_path(env_name, episodes, steps, seed, image_size, cache_dir)
@@ -160,15 +195,16 @@ def collect_trajectories(
         except TrajectoryFormatError as exc:
             log.warning("ignoring unusable trajectory cache: %s", exc)
     start = time.perf_counter()
-    dataset = render_trajectories(env_name, episodes, steps, seed, image_size)
+    dataset = render_trajectories(env_name, episodes, steps, seed, image_size, workers)
     seconds = time.perf_counter() - start
     dataset.save(path)
     log.info(
-        "rendered %d %s episodes (%d frames, %.0f frames/s) and cached them in %s",
+        "rendered %d %s episodes (%d frames, %.0f frames/s, %d processes) and cached them in %s",
         episodes,
         env_name,
         len(dataset),
         len(dataset) / seconds,
+        workers,
         path,
     )
     return dataset

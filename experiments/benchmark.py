@@ -1,5 +1,8 @@
 """Measure the whole system in one run: ``python -m experiments.benchmark [quick=true] [checkpoint=RUN_DIR]``.
 
+``sections=[render,pretrain]`` picks sections; ``device=cuda`` runs the pretrain section on a GPU (bf16 autocast
+where supported, ``precision=fp32`` to turn it off; the peak is then the bf16 matmul rate).
+
 Sections (each a median over repeats, all measured in this process, on this machine, now):
   render     MuJoCo frames/s of env.step with rendering, per env, at the default resolution
   loader     clips/s the training loader delivers, against the clips/s one training step consumes
@@ -27,6 +30,7 @@ from experiments.common import newest_run, run_dir, user_errors_as_one_line
 
 log = logging.getLogger("worldmodel.benchmark")
 WORLD_MODEL_AGENTS = ("mpc", "hierarchical")
+SECTIONS = ("render", "pretrain", "agents")
 
 
 def _median_rate(work: float, seconds: list[float]) -> float:
@@ -52,13 +56,17 @@ def _video_batch_source(cfg: DictConfig, model_cfg):
 
 def bench_pretrain(cfg: DictConfig) -> dict[str, Any]:
     """Loader throughput and the cost of one V-JEPA training step (forward, backward, AdamW, EMA)."""
+    from experiments.pretrain import build_model_config
     from worldmodel.data.sampling import make_loader
-    from worldmodel.flops import mean_mask_sizes, measure_matmul_peak, vjepa_train_flops_per_clip
+    from worldmodel.flops import mean_mask_sizes, training_matmul_peak, vjepa_train_flops_per_clip
     from worldmodel.jepa import VJEPA
     from worldmodel.masks import DEFAULT_SPECS, MultiBlockMaskCollator
-    from worldmodel.models import get_preset
+    from worldmodel.training.video_stage import autocast_for, to_device, uses_bf16
 
-    model_cfg = get_preset(cfg.model)
+    device = torch.device(cfg.device)
+    bf16 = uses_bf16(cfg.precision, device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    model_cfg = build_model_config(cfg.model)
     batch_size = cfg.pretrain.batch_size
     collate = MultiBlockMaskCollator(model_cfg.grid, seed=0)
     loader = make_loader(_video_batch_source(cfg, model_cfg), batch_size=batch_size, seed=0, start_position=0,
@@ -72,28 +80,33 @@ def bench_pretrain(cfg: DictConfig) -> dict[str, Any]:
         load_times.append(time.perf_counter() - start)
     del batches, loader
 
-    peak_before = measure_matmul_peak()
+    peak_before = training_matmul_peak(device, bf16)
     torch.manual_seed(0)
-    model = VJEPA(model_cfg)
+    model = VJEPA(model_cfg).to(device)
+    batch = to_device(batch, device)
     optimizer = torch.optim.AdamW(model.param_groups(0.04), lr=1e-4)
     step_times = []
     for i in range(cfg.pretrain.warmup + cfg.pretrain.steps):
         start = time.perf_counter()
-        loss, _ = model(batch)
+        with autocast_for(cfg.precision, device):
+            loss, _ = model(batch)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         model.ema_update(0.996)
+        sync()
         if i >= cfg.pretrain.warmup:
             step_times.append(time.perf_counter() - start)
 
-    peak = max(peak_before, measure_matmul_peak())  # a busy machine can only lower a reading
+    peak = max(peak_before, training_matmul_peak(device, bf16))  # a busy machine can only lower a reading
     context, target = mean_mask_sizes(model_cfg.grid, DEFAULT_SPECS, batch_size)
     flops_per_clip = vjepa_train_flops_per_clip(model_cfg, context, target)
     clips_per_s = _median_rate(batch_size, step_times)
     loader_clips_per_s = _median_rate(batch_size, load_times)
     return {
-        "model": cfg.model, "batch_size": batch_size, "threads": torch.get_num_threads(),
+        "model": cfg.model.name, "batch_size": batch_size, "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "precision": "bf16" if bf16 else "fp32", "threads": torch.get_num_threads(),
         "loader_workers": cfg.loader.workers, "loader_clips_per_s": loader_clips_per_s,
         "step_time_s": statistics.median(step_times), "train_clips_per_s": clips_per_s,
         "loader_to_step_ratio": loader_clips_per_s / clips_per_s,
@@ -155,16 +168,21 @@ def _newest_checkpoint(env_name: str) -> str | None:
 
 
 def print_tables(results: dict[str, Any]) -> None:
-    print("\nrender (frames/s, env.step with rendering)")
-    for name, fps in results["render"].items():
-        print(f"  {name:<22} {fps:8.0f}")
-    p = results["pretrain"]
-    print(f"\npretrain step (model={p['model']}, batch {p['batch_size']}, {p['threads']} threads)")
-    print(f"  step time {p['step_time_s'] * 1e3:.0f} ms, {p['train_clips_per_s']:.1f} clips/s, "
-          f"{p['achieved_flops_per_s'] / 1e9:.1f} GFLOP/s = {p['mfu']:.1%} of the measured matmul peak "
-          f"({p['matmul_peak_flops_per_s'] / 1e9:.1f} GFLOP/s)")
-    print(f"  loader ({p['loader_workers']} workers) {p['loader_clips_per_s']:.0f} clips/s = "
-          f"{p['loader_to_step_ratio']:.1f}x what the step consumes")
+    if "render" in results:
+        print("\nrender (frames/s, env.step with rendering)")
+        for name, fps in results["render"].items():
+            print(f"  {name:<22} {fps:8.0f}")
+    if "pretrain" in results:
+        p = results["pretrain"]
+        print(f"\npretrain step (model={p['model']}, batch {p['batch_size']}, {p['device_name']}, {p['precision']}, "
+              f"{p['threads']} threads)")
+        print(f"  step time {p['step_time_s'] * 1e3:.1f} ms, {p['train_clips_per_s']:.1f} clips/s, "
+              f"{p['achieved_flops_per_s'] / 1e9:.1f} GFLOP/s = {p['mfu']:.1%} of the measured matmul peak "
+              f"({p['matmul_peak_flops_per_s'] / 1e9:.1f} GFLOP/s)")
+        print(f"  loader ({p['loader_workers']} workers) {p['loader_clips_per_s']:.0f} clips/s = "
+              f"{p['loader_to_step_ratio']:.1f}x what the step consumes")
+    if "agents" not in results:
+        return
     print(f"\n{'env/agent':<34} {'success':>8} {'final dist':>10} {'ms/action':>10} {'failed':>7}")
     for key, r in results["agents"].items():
         print(f"  {key:<32} {r['success_rate']:>8.0%} {r['mean_final_distance']:>10.3f} "
@@ -180,9 +198,15 @@ def main(cfg: DictConfig) -> None:
         torch.set_num_threads(cfg.threads)
     out = run_dir()
     results = {"quick": bool(cfg.quick), "config": OmegaConf.to_container(cfg, resolve=True)}
-    results["render"] = bench_render(list(cfg.render.envs), cfg.render.steps, cfg.render.image_size)
-    results["pretrain"] = bench_pretrain(cfg)
-    results["agents"] = bench_agents(cfg)
+    unknown = sorted(set(cfg.sections) - set(SECTIONS))
+    if unknown:
+        raise ValueError(f"unknown benchmark section(s) {unknown}; choose from {list(SECTIONS)}")
+    if "render" in cfg.sections:
+        results["render"] = bench_render(list(cfg.render.envs), cfg.render.steps, cfg.render.image_size)
+    if "pretrain" in cfg.sections:
+        results["pretrain"] = bench_pretrain(cfg)
+    if "agents" in cfg.sections:
+        results["agents"] = bench_agents(cfg)
     print_tables(results)
     text = json.dumps(results, indent=2, default=float)
     (out / "benchmark.json").write_text(text)

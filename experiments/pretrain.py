@@ -47,7 +47,8 @@ def build_clip_dataset(cfg: DictConfig, model_cfg, dist):
             if dist.is_main == rank_turn:
                 trajectories = collect_trajectories(
                     cfg.env.name, episodes=data.episodes, steps=data.episode_steps, seed=cfg.seed,
-                    image_size=cfg.env.image_size, cache_dir=Path(cfg.cache_dir) / "trajectories")
+                    image_size=cfg.env.image_size, cache_dir=Path(cfg.cache_dir) / "trajectories",
+                    workers=data.render_workers)
             barrier()
         dataset = SimClipDataset(trajectories.frames, trajectories.episode_starts, frames=model_cfg.frames,
                                  frame_step=data.frame_step, size=model_cfg.image_size)
@@ -69,12 +70,12 @@ def main(cfg: DictConfig) -> None:
     import torch
 
     from worldmodel.data.sampling import ResumableClips
-    from worldmodel.flops import mean_mask_sizes, measure_matmul_peak, vjepa_train_flops_per_clip
+    from worldmodel.flops import mean_mask_sizes, training_matmul_peak, vjepa_train_flops_per_clip
     from worldmodel.jepa import VJEPA
     from worldmodel.masks import DEFAULT_SPECS, MultiBlockMaskCollator
     from worldmodel.training.distributed import cleanup, init_distributed
     from worldmodel.training.summary import write_summary
-    from worldmodel.training.video_stage import VideoStageConfig, train_video_stage
+    from worldmodel.training.video_stage import VideoStageConfig, train_video_stage, uses_bf16
 
     unknown = [s for s in cfg.stages if s not in KNOWN_STAGES]
     if unknown:
@@ -103,7 +104,7 @@ def main(cfg: DictConfig) -> None:
             model, ResumableClips(dataset, seed=cfg.seed), collate, stage_cfg, run_dir=out, dist=dist,
             seed=cfg.seed, resume=cfg.resume, num_workers=cfg.data.num_workers,
             flops_per_clip=flops_per_clip, record=record,
-            matmul_peak=lambda: measure_matmul_peak(device=str(dist.device)))
+            matmul_peak=lambda: training_matmul_peak(dist.device, uses_bf16(stage_cfg.precision, dist.device)))
         summary["video"] = {**video_summary, "data": data_record, "skipped_inputs": skipped}
 
     if dist.is_main and any(stage in cfg.stages for stage in ("dynamics", "hierarchy", "metric")):

@@ -76,7 +76,8 @@ def run_latent_stages(cfg: DictConfig, out: Path, summary: dict) -> None:
     data_cfg = cfg.data
     trajectories = collect_trajectories(cfg.env.name, episodes=data_cfg.episodes, steps=data_cfg.episode_steps,
                                         seed=cfg.seed, image_size=cfg.env.image_size,
-                                        cache_dir=Path(cfg.cache_dir) / "trajectories")
+                                        cache_dir=Path(cfg.cache_dir) / "trajectories",
+                                        workers=data_cfg.render_workers)
     latent = cfg.latent
     head = LatentHead(encoder, LatentConfig(pool=latent.pool, dim=latent.dim, batch_size=latent.batch_size))
     data, latent_record = prepare_latents(head, trajectories, holdout_fraction=latent.holdout_fraction)

@@ -29,3 +29,20 @@ def test_quick_benchmark_reports_every_section(tmp_path):
     assert set(agents) == {"pointmass_open/random", "pointmass_open/oracle"}
     assert all(r["failed_episodes"] == 0 and r["episodes"] == 1 for r in agents.values())
     assert agents["pointmass_open/oracle"]["ms_per_step"] > agents["pointmass_open/random"]["ms_per_step"]
+
+
+def test_benchmark_runs_chosen_sections_in_the_chosen_precision(tmp_path):
+    run = tmp_path / "bench"
+    cmd = [sys.executable, "-m", "experiments.benchmark", "quick=true", "sections=[pretrain]", "precision=bf16",
+           f"hydra.run.dir={run}", f"cache_dir={tmp_path / 'cache'}"]
+    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600,
+                            env={**os.environ, "MUJOCO_GL": "egl"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((run / "benchmark.json").read_text())
+    assert "render" not in report and "agents" not in report
+    assert report["pretrain"]["precision"] == "bf16" and report["pretrain"]["device"] == "cpu"
+    assert report["pretrain"]["step_time_s"] > 0
+
+    bad = subprocess.run([*cmd[:3], "sections=[render,gpu]", f"hydra.run.dir={tmp_path / 'bad'}"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode != 0 and "unknown benchmark section(s) ['gpu']" in bad.stderr

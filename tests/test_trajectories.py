@@ -151,3 +151,13 @@ def test_exploration_episodes_depend_only_on_seed_and_index(tmp_path):
     b = render_trajectories("reacher", episodes=3, steps=5, seed=3, image_size=16)
     np.testing.assert_array_equal(a.frames, b.frames[:12])
     np.testing.assert_array_equal(a.actions, b.actions[:12])
+
+
+def test_rendering_in_worker_processes_gives_the_same_episodes():
+    from envs.exploration import render_trajectories
+
+    one = render_trajectories("pointmass_tworooms", episodes=3, steps=4, seed=5, image_size=16)
+    two = render_trajectories("pointmass_tworooms", episodes=3, steps=4, seed=5, image_size=16, workers=2)
+    for name in ("frames", "actions", "states", "episode_starts"):
+        np.testing.assert_array_equal(getattr(one, name), getattr(two, name))
+    assert one.metadata == two.metadata

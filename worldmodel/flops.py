@@ -95,3 +95,14 @@ def measure_matmul_peak(dtype: torch.dtype = torch.float32, size: int = 1024, de
         sync()
         times.append(time.perf_counter() - start)
     return 2.0 * size ** 3 / median(times)
+
+
+def training_matmul_peak(device: str | torch.device, bf16: bool) -> float:
+    """The peak a training step's MFU is measured against: the matmul rate in the step's own precision.
+
+    Accelerators need large products to reach their peak (8192 on a GPU; 1024 is already the plateau of a
+    CPU core), and a bf16 step must be compared with the bf16 rate, not the float32 one.
+    """
+    device = torch.device(device)
+    size = 8192 if device.type == "cuda" else 1024
+    return measure_matmul_peak(torch.bfloat16 if bf16 else torch.float32, size=size, device=device)

@@ -60,17 +60,22 @@ class VideoStageConfig:
     keep_checkpoints: int = 2
 
 
-def _autocast(precision: str, device: torch.device):
+def uses_bf16(precision: str, device: torch.device) -> bool:
+    """Whether ``precision`` (auto | fp32 | bf16) means bf16 autocast on ``device``."""
     if precision not in ("auto", "fp32", "bf16"):
         raise ValueError(f"video.precision must be auto, fp32 or bf16, got {precision!r}")
-    bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda"
-                                   and torch.cuda.is_bf16_supported())
-    if not bf16:
+    return precision == "bf16" or (precision == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported())
+
+
+def autocast_for(precision: str, device: torch.device):
+    """The autocast context of a training step in ``precision`` (a no-op for fp32)."""
+    if not uses_bf16(precision, device):
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
 
 
-def _to_device(batch: dict, device: torch.device) -> dict:
+def to_device(batch: dict, device: torch.device) -> dict:
+    """A collated batch with every tensor (also inside lists of masks) moved to ``device``."""
     move = lambda x: x.to(device, non_blocking=True) if torch.is_tensor(x) else x  # noqa: E731
     return {k: [move(m) for m in v] if isinstance(v, list) else move(v) for k, v in batch.items()}
 
@@ -137,11 +142,11 @@ def train_video_stage(
                     desc="video", disable=not dist.is_main, dynamic_ncols=True)
     for step in progress:
         t0 = time.perf_counter()
-        batch = _to_device(next(batches), device)
+        batch = to_device(next(batches), device)
         load_failures += batch["load_failures"]
         t1 = time.perf_counter()
         lr, weight_decay, momentum = schedules.apply(optimizer, step)
-        with _autocast(cfg.precision, device):
+        with autocast_for(cfg.precision, device):
             loss, stats = trainable(batch)
         mean_loss = all_reduce_mean(loss.detach())  # one collective per step, across ranks
         check_finite(mean_loss, step, last_good)
