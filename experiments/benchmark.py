@@ -4,7 +4,8 @@
 where supported, ``precision=fp32`` to turn it off; the peak is then the bf16 matmul rate).
 
 Sections (each a median over repeats, all measured in this process, on this machine, now):
-  render     MuJoCo frames/s of env.step with rendering, per env, at the default resolution
+  render     MuJoCo frames/s of env.step with rendering, per env, at the default resolution; and of rendering
+             the exploration data in 1 and more processes (data.render_workers)
   loader     clips/s the training loader delivers, against the clips/s one training step consumes
   pretrain   step time, clips/s, model FLOP/s and its fraction of the matmul peak measured in the same run
   planning   ms per action per agent (agents needing a world model only with a checkpoint)
@@ -41,6 +42,18 @@ def bench_render(env_names: list[str], steps: int, image_size: int) -> dict[str,
     from experiments.env_benchmark import render_fps
 
     return {name: render_fps(name, steps, image_size=image_size) for name in env_names}
+
+
+def bench_exploration(env_name: str, episodes: int, image_size: int, workers: list[int]) -> dict[str, float]:
+    """Frames/s of rendering the exploration data (what a cache miss of the video stage costs), per process count."""
+    from envs.exploration import render_trajectories
+
+    rates = {}
+    for count in workers:
+        start = time.perf_counter()
+        data = render_trajectories(env_name, episodes, steps=64, seed=0, image_size=image_size, workers=count)
+        rates[f"workers={count}"] = len(data) / (time.perf_counter() - start)
+    return rates
 
 
 def _video_batch_source(cfg: DictConfig, model_cfg):
@@ -172,6 +185,9 @@ def print_tables(results: dict[str, Any]) -> None:
         print("\nrender (frames/s, env.step with rendering)")
         for name, fps in results["render"].items():
             print(f"  {name:<22} {fps:8.0f}")
+        print(f"exploration data ({results['config']['env']}, frames/s of render_trajectories)")
+        for workers, fps in results["exploration"].items():
+            print(f"  {workers:<22} {fps:8.0f}")
     if "pretrain" in results:
         p = results["pretrain"]
         print(f"\npretrain step (model={p['model']}, batch {p['batch_size']}, {p['device_name']}, {p['precision']}, "
@@ -203,6 +219,8 @@ def main(cfg: DictConfig) -> None:
         raise ValueError(f"unknown benchmark section(s) {unknown}; choose from {list(SECTIONS)}")
     if "render" in cfg.sections:
         results["render"] = bench_render(list(cfg.render.envs), cfg.render.steps, cfg.render.image_size)
+        results["exploration"] = bench_exploration(cfg.env, cfg.render.exploration_episodes, cfg.render.image_size,
+                                                   list(cfg.render.exploration_workers))
     if "pretrain" in cfg.sections:
         results["pretrain"] = bench_pretrain(cfg)
     if "agents" in cfg.sections:

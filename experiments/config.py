@@ -49,7 +49,7 @@ class DataConfig:
     episodes: int = 200  # sim: exploration episodes rendered from the env
     episode_steps: int = 64  # sim: steps per exploration episode
     num_workers: int = 1
-    render_workers: int = 1  # sim: processes that render the exploration episodes on a cache miss
+    render_workers: int = 2  # sim: processes that render the exploration episodes on a cache miss
     probe_workers: int = 4
 
 

@@ -22,6 +22,8 @@ def test_quick_benchmark_reports_every_section(tmp_path):
     report = json.loads((run / "benchmark.json").read_text())
     assert report["quick"] is True
     assert report["render"]["pointmass_open"] > 0
+    assert set(report["exploration"]) == {"workers=1", "workers=2"}
+    assert all(rate > 0 for rate in report["exploration"].values())
     pretrain = report["pretrain"]
     assert pretrain["step_time_s"] > 0 and pretrain["loader_clips_per_s"] > 0
     assert 0 < pretrain["mfu"] < 1 and pretrain["matmul_peak_flops_per_s"] > pretrain["achieved_flops_per_s"]
