@@ -6,9 +6,12 @@ Every env step:
    ``[-code_bound, code_bound]``) rolled out with ``WorldModel.high_rollout``, cost
    ``d(z_end, z_goal) + running_weight * mean_j d(z_j, z_goal)``: a long look-ahead (``high_horizon * k``
    env steps) at the price of a few jumps. The first predicted latent is the subgoal; once the goal is
-   within ``reach`` (planning-cost units; by default level 1's horizon in env steps when the cost is the
-   learned temporal metric), the goal itself is the subgoal and level 2 is skipped: a predicted latent k steps
-   ahead would overshoot or circle a goal that level 1 can reach on its own.
+   within ``reach`` (planning-cost units; by default level 1's horizon as a metric distance when the cost is
+   the learned temporal metric), the goal itself is the subgoal and level 2 is skipped: a predicted latent k
+   steps ahead would overshoot or circle a goal that level 1 can reach on its own. The metric is only a lower
+   bound on env steps, and the default tworooms one sits far below it (frames 10 exploration steps apart
+   measure 1.95, median over held-out episodes), so this default hands over early; handing over at that
+   calibrated 1.95 instead measured 62% against the default's 66% (50 episodes, ``+agent.params.reach=1.95``).
 2. level 1: CEM over ``k`` actions with ``WorldModel.rollout`` toward the subgoal (plus ``goal_weight``
    times the distance to the final goal), seeded by ``decode_chunk`` of the first code when
    ``use_decoder``; the first action is executed.
