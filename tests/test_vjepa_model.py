@@ -8,7 +8,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 from worldmodel.flops import mean_mask_sizes, measure_matmul_peak, vjepa_train_flops_per_clip
-from worldmodel.jepa import VJEPA
+from worldmodel.jepa import VJEPA, stats_to_floats
 from worldmodel.masks import VJEPA_SPECS, MultiBlockMaskCollator, apply_masks
 from worldmodel.models import VideoEncoder, VideoPredictor, get_preset
 from worldmodel.models.vit import sincos_3d
@@ -55,9 +55,13 @@ def test_tiny_forward_backward_shapes():
     assert all(p.grad is not None for p in model.encoder.parameters())
     assert all(p.grad is not None for p in model.predictor.parameters())
     assert all(p.grad is None for p in model.target_encoder.parameters())
+    # measured stats stay on the device until read, all together, when logging
+    assert all(torch.is_tensor(stats[k]) for k in ("loss_mask0", "target_std", "encoder_std"))
+    floats = stats_to_floats(stats)
     for key in ("loss_mask0", "loss_mask1", "target_std", "encoder_std", "encoder_token_std",
                 "masked_fraction0", "masked_fraction1", "context_fraction0", "context_fraction1"):
-        assert isinstance(stats[key], float) and math.isfinite(stats[key])
+        assert isinstance(floats[key], float) and math.isfinite(floats[key])
+    assert floats["loss_mask0"] == pytest.approx(float(stats["loss_mask0"]))
 
 
 @pytest.mark.parametrize("name", ["small", "base"])

@@ -22,6 +22,15 @@ from worldmodel.models.encoder import VideoEncoder, VideoViTConfig
 from worldmodel.models.predictor import VideoPredictor
 
 
+def stats_to_floats(stats: dict[str, Any]) -> dict[str, Any]:
+    """``stats`` with every tensor read back as a float, in one device round trip (None and floats kept)."""
+    keys = [k for k, v in stats.items() if torch.is_tensor(v)]
+    if not keys:
+        return dict(stats)
+    values = torch.stack([stats[k].detach().float().reshape(()) for k in keys]).tolist()
+    return {**stats, **dict(zip(keys, values))}
+
+
 def batch_std(features: torch.Tensor) -> torch.Tensor:
     """Collapse monitor: (B, N, D) -> scalar, the channel-mean of the std across clips of the pooled features.
 
@@ -44,10 +53,11 @@ class VJEPA(nn.Module):
     def loss(self, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
         """``batch`` as made by ``MultiBlockMaskCollator``: clips (B, C, T, H, W), masks_enc, masks_pred lists.
 
-        Returns the scalar loss and plain-float stats: ``loss_mask{i}``, ``target_std`` (collapse monitor of
-        the layer-normed targets), ``encoder_std`` (the same for the online encoder's context features, first
-        mask), ``encoder_token_std`` (raw std of those features), ``masked_fraction{i}`` (targets / N),
-        ``context_fraction{i}`` (kept tokens / N).
+        Returns the scalar loss and stats: ``loss_mask{i}``, ``target_std`` (collapse monitor of the
+        layer-normed targets), ``encoder_std`` (the same for the online encoder's context features, first
+        mask), ``encoder_token_std`` (raw std of those features) as detached 0-d tensors, and the floats
+        ``masked_fraction{i}`` (targets / N), ``context_fraction{i}`` (kept tokens / N). The tensors stay on
+        the device: reading one waits for the step, so read them together when logging (``stats_to_floats``).
         """
         clips, masks_enc, masks_pred = batch["clips"], batch["masks_enc"], batch["masks_pred"]
         if len(masks_enc) != len(masks_pred) or len(masks_enc) > len(self.predictor.mask_tokens):
@@ -63,14 +73,14 @@ class VJEPA(nn.Module):
             losses.append((pred - apply_masks(targets, pred_idx)).abs().mean())
             if i == 0:
                 with torch.no_grad():
-                    stats["encoder_std"] = float(batch_std(context))
-                    stats["encoder_token_std"] = float(context.detach().float().std())
+                    stats["encoder_std"] = batch_std(context)
+                    stats["encoder_token_std"] = context.detach().float().std()
         loss = torch.stack(losses).mean()
-        stats["target_std"] = float(batch_std(targets))
+        stats["target_std"] = batch_std(targets)
         masked = masked_fractions(masks_pred, self.cfg.num_tokens)
         visible = context_fractions(masks_enc, self.cfg.num_tokens)
         for i, value in enumerate(losses):
-            stats[f"loss_mask{i}"] = float(value.detach())
+            stats[f"loss_mask{i}"] = value.detach()
             stats[f"masked_fraction{i}"] = masked[i]
             stats[f"context_fraction{i}"] = visible[i]
         return loss, stats

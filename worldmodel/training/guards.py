@@ -22,11 +22,11 @@ class NonFiniteLossError(UserError):
 
 
 def check_finite(loss: torch.Tensor | float, step: int,
-                 last_checkpoint: str | os.PathLike | None = None) -> None:
-    """Raise ``NonFiniteLossError`` (one line) if ``loss`` is NaN or infinite. Syncs with the device once."""
+                 last_checkpoint: str | os.PathLike | None = None) -> float:
+    """``loss`` as a float; ``NonFiniteLossError`` (one line) if it is NaN or infinite. Syncs with the device once."""
     value = float(loss.detach().float().sum().item() if isinstance(loss, torch.Tensor) else loss)
     if math.isfinite(value):
-        return
+        return value
     where = (f"the last good checkpoint is {last_checkpoint}" if last_checkpoint is not None
              else "no checkpoint was saved before it")
     raise NonFiniteLossError(

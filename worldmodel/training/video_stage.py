@@ -22,6 +22,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from worldmodel.data.sampling import make_loader
+from worldmodel.jepa import stats_to_floats
 from worldmodel.training.checkpoint import (
     export_safetensors,
     latest_checkpoint,
@@ -149,26 +150,28 @@ def train_video_stage(
         with autocast_for(cfg.precision, device):
             loss, stats = trainable(batch)
         mean_loss = all_reduce_mean(loss.detach())  # one collective per step, across ranks
-        check_finite(mean_loss, step, last_good)
         if logger and (step % cfg.image_every == 0 or step + 1 == cfg.steps):
-            # Before the update: these weights just gave a finite loss, so their features are finite.
+            # Before the update, and only for weights that just gave a finite loss (finite features).
+            check_finite(mean_loss, step, last_good)
             log_masked_clip(logger, batch, model.encoder.grid, step)
             log_feature_pca(logger, model, batch["clips"][:4], step)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip).item()
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        # The step's one wait for the device: after backward, so forward and backward are queued back to back,
+        # and before the update, so a non-finite loss never reaches the weights.
+        losses.append(check_finite(mean_loss, step, last_good))
         optimizer.step()
         model.ema_update(momentum)
         t2 = time.perf_counter()
         data_times.append(t1 - t0)
         step_times.append(t2 - t0)
-        losses.append(float(mean_loss))
 
         if logger and (step % cfg.log_every == 0 or step + 1 == cfg.steps):
             clips_per_s = cfg.batch_size * dist.world_size / median(step_times[-cfg.log_every:])
             logger.scalars({"loss": losses[-1], "lr": lr, "weight_decay": weight_decay,
-                            "ema_momentum": momentum, "grad_norm": grad_norm,
-                            "clips_per_s": clips_per_s, **stats}, step, prefix="video/")
+                            "ema_momentum": momentum, "clips_per_s": clips_per_s,
+                            **stats_to_floats({"grad_norm": grad_norm, **stats})}, step, prefix="video/")
             progress.set_postfix(loss=f"{losses[-1]:.4f}", clips_s=f"{clips_per_s:.1f}")
         if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps:
             if dist.is_main:
@@ -176,7 +179,7 @@ def train_video_stage(
 
     # The peak is measured before and after training and the higher kept: a busy machine lowers a single
     # reading, and the step time is a median over the whole run.
-    summary = _summarise(cfg, losses, stats, step_times, data_times, dist, flops_per_clip,
+    summary = _summarise(cfg, losses, stats_to_floats(stats), step_times, data_times, dist, flops_per_clip,
                          max(peak_before, matmul_peak()), start_step)
     # Files that probed fine but failed to decode mid-run were replaced by another clip; count them.
     summary["clip_load_failures"] = load_failures
