@@ -1,0 +1,46 @@
+"""Compare two plan runs on their shared seeded episodes: ``python -m experiments.compare_plans RUN_A RUN_B``.
+
+Prints each agent's success rate over the shared episodes, the episodes only one of them solved and the
+exact McNemar p-value of that split (``worldmodel.evaluation.paired``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from worldmodel.evaluation.paired import paired_comparison
+
+
+def _load(run: str) -> dict:
+    path = Path(run) / "summary.json" if Path(run).is_dir() else Path(run)
+    if not path.is_file():
+        raise FileNotFoundError(f"no plan summary at {path}; pass a run directory of `python -m experiments.plan`")
+    return json.loads(path.read_text())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run_a")
+    parser.add_argument("run_b")
+    args = parser.parse_args(argv)
+    try:
+        a, b = _load(args.run_a), _load(args.run_b)
+        if a.get("env") != b.get("env"):
+            raise ValueError(f"the runs are on different envs ({a.get('env')} vs {b.get('env')}); "
+                             "compare runs of one env")
+        result = paired_comparison(a["episodes"], b["episodes"])
+    except (FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    name_a, name_b = a.get("agent") or args.run_a, b.get("agent") or args.run_b
+    print(f"{a['env']}, {result['episodes']} shared episodes: {name_a} {result['success_a']:.0%}, "
+          f"{name_b} {result['success_b']:.0%}; both solved {result['both']}, only {name_a} {result['only_a']}, "
+          f"only {name_b} {result['only_b']}; exact McNemar p = {result['p_value']:.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""``python -m experiments.compare_plans``: the paired counts and the exact McNemar p-value."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from experiments.compare_plans import main
+from worldmodel.evaluation.paired import exact_mcnemar_p, paired_comparison
+
+
+def test_exact_mcnemar_matches_the_binomial_tails():
+    assert exact_mcnemar_p(0, 0) == 1.0
+    assert exact_mcnemar_p(0, 8) == pytest.approx(2 / 256)
+    assert exact_mcnemar_p(8, 0) == exact_mcnemar_p(0, 8)
+    assert exact_mcnemar_p(4, 8) == pytest.approx(2 * (1 + 12 + 66 + 220 + 495) / 4096)
+    assert exact_mcnemar_p(5, 5) == 1.0
+
+
+def test_paired_comparison_counts_only_the_shared_seeds():
+    a = [{"seed": s, "success": s < 3} for s in range(6)]
+    b = [{"seed": s, "success": s in (2, 3, 4)} for s in range(1, 7)]
+    result = paired_comparison(a, b)
+    assert result["episodes"] == 5  # seeds 1..5
+    assert (result["both"], result["only_a"], result["only_b"]) == (1, 1, 2)
+    assert result["success_a"] == pytest.approx(2 / 5) and result["success_b"] == pytest.approx(3 / 5)
+    with pytest.raises(ValueError, match="share no episode seed"):
+        paired_comparison(a, [{"seed": 99, "success": True}])
+
+
+def _run(tmp_path, name, env, successes):
+    run = tmp_path / name
+    run.mkdir()
+    episodes = [{"seed": s, "success": ok} for s, ok in enumerate(successes)]
+    (run / "summary.json").write_text(json.dumps({"env": env, "agent": name, "episodes": episodes}))
+    return str(run)
+
+
+def test_command_prints_the_comparison_and_refuses_other_envs(tmp_path, capsys):
+    a = _run(tmp_path, "mpc", "pointmass_maze", [False] * 10)
+    b = _run(tmp_path, "hierarchical", "pointmass_maze", [True] * 8 + [False] * 2)
+    assert main([a, b]) == 0
+    out = capsys.readouterr().out
+    assert "10 shared episodes: mpc 0%, hierarchical 80%" in out and "p = 0.0078" in out
+    other = _run(tmp_path, "oracle", "pointmass_open", [True] * 10)
+    assert main([a, other]) == 2
+    assert "different envs" in capsys.readouterr().err
+    assert main([a, str(tmp_path / "missing")]) == 2
+    assert "no plan summary" in capsys.readouterr().err

@@ -1,0 +1,34 @@
+"""Paired comparison of two agents on the same seeded episodes: who solved what, and an exact McNemar test.
+
+Two agents run on the same seeds see the same starts and goals, so the episodes only one of them solved
+carry the whole difference; under "no difference" each such episode is a fair coin.
+"""
+
+from __future__ import annotations
+
+from math import comb
+from typing import Any
+
+
+def exact_mcnemar_p(only_a: int, only_b: int) -> float:
+    """Two-sided exact p-value of ``only_a`` vs ``only_b`` discordant episodes (binomial, p = 1/2)."""
+    n = only_a + only_b
+    if n == 0:
+        return 1.0
+    tail = sum(comb(n, i) for i in range(min(only_a, only_b) + 1)) / 2 ** n
+    return min(1.0, 2.0 * tail)
+
+
+def paired_comparison(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> dict[str, Any]:
+    """Episode records (``seed``, ``success``) of two runs -> counts over the shared seeds and the p-value."""
+    success_a = {e["seed"]: bool(e["success"]) for e in a}
+    success_b = {e["seed"]: bool(e["success"]) for e in b}
+    seeds = sorted(success_a.keys() & success_b.keys())
+    if not seeds:
+        raise ValueError("the two runs share no episode seed: run both with the same seed= and episodes=")
+    only_a = sum(success_a[s] and not success_b[s] for s in seeds)
+    only_b = sum(success_b[s] and not success_a[s] for s in seeds)
+    both = sum(success_a[s] and success_b[s] for s in seeds)
+    return {"episodes": len(seeds), "success_a": sum(success_a[s] for s in seeds) / len(seeds),
+            "success_b": sum(success_b[s] for s in seeds) / len(seeds), "both": both,
+            "only_a": only_a, "only_b": only_b, "p_value": exact_mcnemar_p(only_a, only_b)}
