@@ -36,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     name_a, name_b = a.get("agent") or args.run_a, b.get("agent") or args.run_b
+    if name_a == name_b:  # one agent, two settings: name the runs instead
+        name_a, name_b = args.run_a, args.run_b
     print(f"{a['env']}, {result['episodes']} shared episodes: {name_a} {result['success_a']:.0%}, "
           f"{name_b} {result['success_b']:.0%}; both solved {result['both']}, only {name_a} {result['only_a']}, "
           f"only {name_b} {result['only_b']}; exact McNemar p = {result['p_value']:.4f}")

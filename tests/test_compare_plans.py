@@ -29,11 +29,11 @@ def test_paired_comparison_counts_only_the_shared_seeds():
         paired_comparison(a, [{"seed": 99, "success": True}])
 
 
-def _run(tmp_path, name, env, successes):
+def _run(tmp_path, name, env, successes, agent=None):
     run = tmp_path / name
     run.mkdir()
     episodes = [{"seed": s, "success": ok} for s, ok in enumerate(successes)]
-    (run / "summary.json").write_text(json.dumps({"env": env, "agent": name, "episodes": episodes}))
+    (run / "summary.json").write_text(json.dumps({"env": env, "agent": agent or name, "episodes": episodes}))
     return str(run)
 
 
@@ -48,3 +48,10 @@ def test_command_prints_the_comparison_and_refuses_other_envs(tmp_path, capsys):
     assert "different envs" in capsys.readouterr().err
     assert main([a, str(tmp_path / "missing")]) == 2
     assert "no plan summary" in capsys.readouterr().err
+
+
+def test_command_names_the_runs_when_both_used_the_same_agent(tmp_path, capsys):
+    a = _run(tmp_path, "mpc_default", "pointmass_maze", [True, False], agent="mpc")
+    b = _run(tmp_path, "mpc_longer", "pointmass_maze", [True, True], agent="mpc")
+    assert main([a, b]) == 0
+    assert f"only {a} 0, only {b} 1" in capsys.readouterr().out
