@@ -168,7 +168,7 @@ def main(cfg: DictConfig) -> None:
     import torch
 
     from worldmodel.jepa import VJEPA
-    from worldmodel.masks import DEFAULT_SPECS, MASK_TYPE_NAMES
+    from worldmodel.masks import DEFAULT_SPECS
     from worldmodel.training.summary import write_summary
     from worldmodel.training.tb import TensorBoardLogger
 
@@ -189,7 +189,7 @@ def main(cfg: DictConfig) -> None:
     mask_types = len(full.predictor.mask_tokens) if full is not None else len(DEFAULT_SPECS)
     if not 0 <= cfg.mask_type < mask_types:
         raise ValueError(f"mask_type must be in [0, {mask_types - 1}] for this checkpoint's predictor "
-                         f"({', '.join(MASK_TYPE_NAMES[:mask_types])}), got {cfg.mask_type}")
+                         f"({', '.join(spec.name for spec in DEFAULT_SPECS[:mask_types])}), got {cfg.mask_type}")
     random_model = VJEPA(model_cfg, mask_types).eval()  # its target encoder is a copy of its (random) encoder
 
     out = run_dir()

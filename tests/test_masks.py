@@ -171,3 +171,9 @@ def test_truncated_batch_fractions_on_the_tiny_grid():
     assert masked[:, 0].min() >= 0.30 and masked[:, 0].max() <= 0.70
     assert masked[:, 1].min() >= 0.60 and masked[:, 1].max() <= 0.85
     assert (visible > 0).all() and (masked + visible <= 1).all()
+
+
+def test_default_mask_types_are_named_in_predictor_token_order():
+    from worldmodel.masks import DEFAULT_SPECS
+
+    assert [spec.name for spec in DEFAULT_SPECS] == ["short-range", "long-range", "future"]

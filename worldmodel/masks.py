@@ -34,6 +34,7 @@ class MaskSpec:
     temporal_scale: float = 1.0
     aspect: tuple[float, float] = (0.75, 1.5)
     temporal_anchor: str = "random"
+    name: str = "custom"  # how logs and errors call this mask type
 
     def __post_init__(self):
         if self.num_blocks < 1:
@@ -47,14 +48,14 @@ class MaskSpec:
             raise ValueError(f"temporal_anchor must be 'random' or 'end', got {self.temporal_anchor!r}")
 
 
-SHORT_RANGE = MaskSpec(num_blocks=8, spatial_scale=0.15)
-LONG_RANGE = MaskSpec(num_blocks=2, spatial_scale=0.7)
+SHORT_RANGE = MaskSpec(num_blocks=8, spatial_scale=0.15, name="short-range")
+LONG_RANGE = MaskSpec(num_blocks=2, spatial_scale=0.7, name="long-range")
 VJEPA_SPECS = (SHORT_RANGE, LONG_RANGE)
 # The second half of the clip, whole frames: the predictor learns the future from the past, which the
 # violation-of-expectation test asks of it (multiblock boxes span the whole clip, so they never do).
-FUTURE = MaskSpec(num_blocks=1, spatial_scale=1.0, temporal_scale=0.5, aspect=(1.0, 1.0), temporal_anchor="end")
+FUTURE = MaskSpec(num_blocks=1, spatial_scale=1.0, temporal_scale=0.5, aspect=(1.0, 1.0), temporal_anchor="end",
+                  name="future")
 DEFAULT_SPECS = (*VJEPA_SPECS, FUTURE)
-MASK_TYPE_NAMES = ("short-range", "long-range", "future")  # the predictor's mask tokens, DEFAULT_SPECS order
 
 
 def apply_masks(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
