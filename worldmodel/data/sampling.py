@@ -123,12 +123,14 @@ def make_loader(
     world_size: int = 1,
     augment: bool = True,
     prefetch_factor: int = 2,
+    pin_memory: bool = False,
 ) -> DataLoader:
     """An infinite DataLoader reading positions ``start_position + rank + i * world_size``.
 
     ``collate_fn`` receives the list of items (dicts with ``clip``, ``position``, ``load_failures``), so it can
     seed mask sampling by position. Resume by passing the number of samples consumed (all ranks) as
-    ``start_position``.
+    ``start_position``. ``pin_memory``: batches in page-locked memory, so a GPU copy of them runs
+    asynchronously instead of waiting for the work already queued on the device.
     """
     if isinstance(dataset, ResumableClips):
         if dataset.seed != int(seed):
@@ -153,5 +155,6 @@ def make_loader(
         collate_fn=collate_fn,
         num_workers=num_workers,
         drop_last=True,
+        pin_memory=pin_memory,
         **kwargs,
     )

@@ -128,7 +128,8 @@ def train_video_stage(
     # The global sample position is the data cursor; each rank reads every world_size-th position.
     loader = make_loader(dataset, batch_size=cfg.batch_size, seed=seed,
                          start_position=start_step * cfg.batch_size * dist.world_size, collate_fn=collate,
-                         num_workers=num_workers, rank=dist.rank, world_size=dist.world_size)
+                         num_workers=num_workers, rank=dist.rank, world_size=dist.world_size,
+                         pin_memory=device.type == "cuda")
     logger = TensorBoardLogger(run_dir / "tb") if dist.is_main else None
     batches = iter(loader)
     step_times, data_times, stats, load_failures = [], [], {}, 0
