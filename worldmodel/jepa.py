@@ -50,7 +50,7 @@ class VJEPA(nn.Module):
         self.target_encoder = copy.deepcopy(self.encoder)
         self.target_encoder.requires_grad_(False)
 
-    def loss(self, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
+    def loss(self, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, Any]]:
         """``batch`` as made by ``MultiBlockMaskCollator``: clips (B, C, T, H, W), masks_enc, masks_pred lists.
 
         Returns the scalar loss and stats: ``loss_mask{i}``, ``target_std`` (collapse monitor of the
