@@ -10,9 +10,9 @@ Every env step:
    the learned temporal metric), the goal itself is the subgoal and level 2 is skipped: a predicted latent k
    steps ahead would overshoot or circle a goal that level 1 can reach on its own. The metric is only a lower
    bound on env steps, and the default tworooms one sits far below it (frames 10 exploration steps apart
-   measure 1.95, median over held-out episodes), so this default hands over early; handing over at that
-   calibrated 1.95 instead measured 62% against the default's 66% (50 episodes, ``+agent.params.reach=1.95``),
-   and in the maze at its calibrated 3.11, 22% against 30%.
+   measure 1.95, median over held-out episodes: ``metric_steps`` in the pretrain summary), so this default
+   hands over early. Handing over at that calibrated 1.95 instead measured 62% against the default's 66%
+   (50 episodes, ``+agent.params.reach=1.95``), and in the maze at its calibrated 3.11, 22% against 30%.
 2. level 1: CEM over ``k`` actions with ``WorldModel.rollout`` toward the subgoal (plus ``goal_weight``
    times the distance to the final goal), seeded by ``decode_chunk`` of the first code when
    ``use_decoder``; the first action is executed.

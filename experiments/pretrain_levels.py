@@ -58,6 +58,7 @@ def run_latent_stages(cfg: DictConfig, out: Path, summary: dict) -> None:
     import envs
     from envs.exploration import collect_trajectories
     from worldmodel.evaluation.horizon import format_table, horizon_table, plot_horizon
+    from worldmodel.evaluation.metric_eval import metric_of_steps
     from worldmodel.latents import LatentConfig, LatentHead, prepare_latents
     from worldmodel.models.dynamics import DynamicsConfig, LatentDynamics
     from worldmodel.models.encoder import load_exported_encoder
@@ -133,6 +134,9 @@ def run_latent_stages(cfg: DictConfig, out: Path, summary: dict) -> None:
     space = env.action_space
     if metric is not None:
         summary["metric_correlation"] = evaluate_metric(data, trajectories, metric, env, seed=cfg.seed)
+        summary["metric_steps"] = metric_of_steps(metric.distance, data)
+        log.info("metric distance of held-out frames h steps apart (median / upper quartile): %s",
+                 ", ".join(f"{h}: {v['median']:.2f} / {v['p75']:.2f}" for h, v in summary["metric_steps"].items()))
     world_model = WorldModel(encoder.cfg, head.cfg, dynamics.cfg, high.cfg, env_name=cfg.env.name,
                              env_id=envs.ENV_IDS[cfg.env.name], image_size=cfg.env.image_size,
                              action_low=space.low, action_high=space.high, action_space=high.action_space_name,

@@ -8,7 +8,7 @@ import torch
 
 from agents import make_agent
 from worldmodel.errors import IncompatibleCheckpointError
-from worldmodel.evaluation.metric_eval import correlations, distance_field
+from worldmodel.evaluation.metric_eval import correlations, distance_field, metric_of_steps
 from worldmodel.latents import LatentConfig, LatentTrajectories
 from worldmodel.models import get_preset
 from worldmodel.models.dynamics import DynamicsConfig
@@ -102,6 +102,21 @@ def test_world_model_save_load_round_trip_keeps_the_metric(tmp_path):
     torch.testing.assert_close(loaded.distance(z, goal, cost="latent"), (z - goal).abs().mean(-1))
 
 
+def test_metric_of_steps_reads_the_metric_off_held_out_pairs_h_steps_apart(trained_chain):
+    model, _summary, _table = trained_chain
+    data, _cells, _ = chain_latents()  # the metric's own data: the table reads its held-out episodes
+    table = metric_of_steps(model.distance, data, steps=(1, 4, 16, 64))
+    assert list(table) == [1, 4, 16]  # episodes of 40 frames hold no pair 64 steps apart
+    # a random walk covers about sqrt(h) cells in h steps, and the metric counts cells: it grows, sub-linearly
+    medians = [table[h]["median"] for h in (1, 4, 16)]
+    assert 0 < medians[0] < medians[1] < medians[2] < 16
+    assert all(table[h]["p75"] >= table[h]["median"] for h in table)
+    starts = data.windows(5, split="holdout")
+    with torch.no_grad():
+        expected = model.distance(data.z[starts], data.z[starts + 4]).median()
+    assert table[4]["median"] == pytest.approx(float(expected))
+
+
 def test_world_model_without_metric_loads_plans_in_latent_and_refuses_cost_metric(tmp_path):
     wm = make_world_model(metric=False)
     state = torch.load(wm.save(tmp_path / "world_model.pt"), weights_only=True)
@@ -147,6 +162,7 @@ def test_pretrain_metric_stage_end_to_end_saves_the_metric_and_its_correlation(t
     assert summary["metric"]["steps"] == 20
     table = summary["metric_correlation"]
     assert set(table) == {"euclidean", "geodesic"} and set(table["geodesic"]) == {"latent", "metric"}
+    assert summary["metric_steps"] and all(v["p75"] >= v["median"] for v in summary["metric_steps"].values())
     wm = WorldModel.load(run)
     assert wm.metric is not None and wm.default_cost == "metric"
     # re-running the levels without the metric stage keeps the metric trained in this run

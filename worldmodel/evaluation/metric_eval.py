@@ -93,3 +93,20 @@ def format_metric_table(table: dict) -> str:
     for kind, row in table.items():
         lines.append(f"{kind} | " + " | ".join(f"{row[n]['spearman']:.3f} / {row[n]['pearson']:.3f}" for n in names))
     return "\n".join(lines)
+
+
+@torch.no_grad()
+def metric_of_steps(distance: Callable, data, steps: tuple[int, ...] = (1, 2, 4, 8, 10, 16, 32)) -> dict:
+    """Median and upper quartile of ``distance`` between held-out frames ``h`` env steps apart, per ``h``.
+
+    ``data``: a ``worldmodel.latents.LatentTrajectories``. The learned metric is only a lower bound on the
+    steps between two frames; this table says how far below it sits (h with no such pair is left out).
+    """
+    table = {}
+    for h in steps:
+        starts = torch.as_tensor(data.windows(h + 1, split="holdout"))
+        if len(starts) == 0:
+            continue
+        d = distance(data.z[starts], data.z[starts + h]).float()
+        table[h] = {"median": float(d.median()), "p75": float(d.quantile(0.75))}
+    return table
