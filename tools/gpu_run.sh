@@ -5,6 +5,7 @@
 #      sized from the measured step time to fit TRAIN_SECONDS;
 #   3. the run directory, minus the optimiser state, packed for the CPU-side probe (`experiments.probe`).
 # Usage: OUT=DIR TRAIN_SECONDS=300 bash tools/gpu_run.sh      (writes DIR/{bench_*.json,log.txt,run.tgz.part-*})
+#        OUT=DIR STEPS=4000 TRAIN_SECONDS=450 bash tools/gpu_run.sh   (a fixed step count: no benchmarks, only steps 2-3)
 set -euo pipefail
 OUT=${OUT:-gpu_out}
 TRAIN_SECONDS=${TRAIN_SECONDS:-300}
@@ -14,6 +15,7 @@ DEVICE=${DEVICE:-cuda}  # cpu: a dry run of this script with small counts
 EPISODES=${EPISODES:-2000}
 BATCH=${BATCH:-64}
 SMALL_BATCH=${SMALL_BATCH:-32}
+STEPS=${STEPS:-}  # empty: sized from the benchmark's step time
 export MUJOCO_GL=egl PYTHONUNBUFFERED=1
 mkdir -p "$OUT"
 log() { echo "[$(date +%T)] $*" | tee -a "$OUT/log.txt"; }
@@ -21,19 +23,21 @@ log() { echo "[$(date +%T)] $*" | tee -a "$OUT/log.txt"; }
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1 | tee -a "$OUT/log.txt" || true
 $PY -c "import torch, mujoco; print('torch', torch.__version__, 'mujoco', mujoco.__version__)" | tee -a "$OUT/log.txt"
 
-log "benchmark, tiny model, batch $BATCH"
-$PY -m experiments.benchmark sections=[render,pretrain] device=$DEVICE pretrain.batch_size=$BATCH pretrain.steps=30 \
-  pretrain.warmup=5 loader.workers=8 hydra.run.dir=runs/gpu/bench_tiny >>"$OUT/log.txt" 2>&1
-cp runs/gpu/bench_tiny/benchmark.json "$OUT/bench_tiny.json"
-log "benchmark, small model (224 px, 16 frames), batch $SMALL_BATCH"
-$PY -m experiments.benchmark sections=[pretrain] device=$DEVICE model=small pretrain.batch_size=$SMALL_BATCH pretrain.steps=20 \
-  pretrain.warmup=5 loader.workers=8 loader.episodes=8 loader.batches=5 hydra.run.dir=runs/gpu/bench_small \
-  >>"$OUT/log.txt" 2>&1 || log "small-model benchmark failed (see log.txt)"
-cp runs/gpu/bench_small/benchmark.json "$OUT/bench_small.json" 2>/dev/null || true
+if [ -z "$STEPS" ]; then
+  log "benchmark, tiny model, batch $BATCH"
+  $PY -m experiments.benchmark sections=[render,pretrain] device=$DEVICE pretrain.batch_size=$BATCH pretrain.steps=30 \
+    pretrain.warmup=5 loader.workers=8 hydra.run.dir=runs/gpu/bench_tiny >>"$OUT/log.txt" 2>&1
+  cp runs/gpu/bench_tiny/benchmark.json "$OUT/bench_tiny.json"
+  log "benchmark, small model (224 px, 16 frames), batch $SMALL_BATCH"
+  $PY -m experiments.benchmark sections=[pretrain] device=$DEVICE model=small pretrain.batch_size=$SMALL_BATCH pretrain.steps=20 \
+    pretrain.warmup=5 loader.workers=8 loader.episodes=8 loader.batches=5 hydra.run.dir=runs/gpu/bench_small \
+    >>"$OUT/log.txt" 2>&1 || log "small-model benchmark failed (see log.txt)"
+  cp runs/gpu/bench_small/benchmark.json "$OUT/bench_small.json" 2>/dev/null || true
 
-# Steps that fit TRAIN_SECONDS at the measured step time, with 40% headroom for loading, logging and checkpoints.
-STEPS=$($PY -c "import json; t = json.load(open('$OUT/bench_tiny.json'))['pretrain']['step_time_s']; \
-print(max(100, min(20000, int($TRAIN_SECONDS / (1.4 * t)) // 100 * 100)))")
+  # Steps that fit TRAIN_SECONDS at the measured step time, with 40% headroom for loading, logging and checkpoints.
+  STEPS=$($PY -c "import json; t = json.load(open('$OUT/bench_tiny.json'))['pretrain']['step_time_s']; \
+  print(max(100, min(20000, int($TRAIN_SECONDS / (1.4 * t)) // 100 * 100)))")
+fi
 log "pretrain: $STEPS video steps on $ENV_NAME"
 RUN=runs/gpu/pretrain_$ENV_NAME
 timeout $((TRAIN_SECONDS + 60)) $PY -m experiments.pretrain env=$ENV_NAME device=$DEVICE stages=[video] \
