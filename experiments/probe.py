@@ -123,11 +123,22 @@ def run_probe_task(task: str, cfg: DictConfig, model_cfg, encoders: dict, logger
     return results
 
 
+def scored_pairs(plausible, implausible, groups, suffix: str) -> dict[str, float | int]:
+    """Pairwise accuracy, the groups won and lost, and the sign test's p against chance (1/2), keyed by suffix."""
+    from worldmodel.evaluation.paired import sign_test_p
+    from worldmodel.surprise import pairwise_accuracy, pairwise_outcomes
+
+    wins, losses, ties = pairwise_outcomes(plausible, implausible, groups)
+    return {f"pairwise_accuracy{suffix}": pairwise_accuracy(plausible, implausible, groups),
+            f"groups_won{suffix}": wins, f"groups_lost{suffix}": losses, f"groups_tied{suffix}": ties,
+            f"sign_test_p{suffix}": sign_test_p(wins, losses)}
+
+
 def run_physics(cfg: DictConfig, model_cfg, models: dict, logger) -> dict:
     import torch
 
     from envs.probe_scenes import VIOLATIONS, make_physics_pairs
-    from worldmodel.surprise import batched_surprise, pairwise_accuracy
+    from worldmodel.surprise import batched_surprise
 
     first_violation = cfg.context_tubelets * model_cfg.tubelet
     pairs = make_physics_pairs(cfg.physics_pairs, PHYSICS_SEED + cfg.seed, image_size=model_cfg.image_size,
@@ -147,17 +158,17 @@ def run_physics(cfg: DictConfig, model_cfg, models: dict, logger) -> dict:
             s_implaus = batched_surprise(model, implausible, **kwargs)
             suffix = "" if mask_type == cfg.mask_type else f"_mask{mask_type}"
             groups = torch.from_numpy(pairs["group"])
-            record[f"pairwise_accuracy{suffix}"] = pairwise_accuracy(s_plaus, s_implaus, groups)
+            record.update(scored_pairs(s_plaus, s_implaus, groups, suffix))
             record[f"mean_surprise_plausible{suffix}"] = float(s_plaus.mean())
             record[f"mean_surprise_implausible{suffix}"] = float(s_implaus.mean())
             for kind in VIOLATIONS:
                 mask = torch.from_numpy(pairs["kind"] == kind)
-                record[f"pairwise_accuracy_{kind}{suffix}"] = pairwise_accuracy(s_plaus[mask], s_implaus[mask],
-                                                                                 groups[mask])
+                record.update(scored_pairs(s_plaus[mask], s_implaus[mask], groups[mask], f"_{kind}{suffix}"))
         for key, value in record.items():
             logger.scalar(f"physics/{name}/{key}", value, 0)
         results[name] = record
-        log.info("physics %-10s pairwise accuracy %.3f (%s)", name, record["pairwise_accuracy"],
+        log.info("physics %-10s pairwise accuracy %.3f, sign test p = %.2g (%s)", name, record["pairwise_accuracy"],
+                 record["sign_test_p"],
                  ", ".join(f"{k}: {record[f'pairwise_accuracy_{k}']:.2f}" for k in VIOLATIONS))
     return results
 
@@ -215,7 +226,8 @@ def main(cfg: DictConfig) -> None:
     write_summary(out, summary)
     for task in cfg.tasks:
         if task == "physics":
-            line = ", ".join(f"{n} {r['pairwise_accuracy']:.3f}" for n, r in summary["physics"].items()
+            line = ", ".join(f"{n} {r['pairwise_accuracy']:.3f} (p = {r['sign_test_p']:.2g})"
+                             for n, r in summary["physics"].items()
                              if isinstance(r, dict))
             print(f"physics pairwise surprise accuracy: {line}")
         else:

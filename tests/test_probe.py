@@ -26,7 +26,7 @@ from envs.probe_scenes import (
 from worldmodel.jepa import VJEPA
 from worldmodel.models import get_preset
 from worldmodel.probe import AttentiveProbe, ProbeSweepConfig, train_probes, tubelet_pixels
-from worldmodel.surprise import future_split, pairwise_accuracy, surprise
+from worldmodel.surprise import future_split, pairwise_accuracy, pairwise_outcomes, surprise
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -154,6 +154,9 @@ def test_future_split_and_pairwise_accuracy():
     # grouped: (1 + 2 < 2 + 1.5) wins, (3 + 1 = 4 + 0) ties
     groups = torch.tensor([0, 0, 1, 1])
     assert pairwise_accuracy(torch.tensor([1.0, 2.0, 3.0, 1.0]), torch.tensor([2.0, 1.5, 4.0, 0.0]), groups) == 0.75
+    plausible = torch.tensor([1.0, 2.0, 3.0, 1.0])
+    assert pairwise_outcomes(plausible, torch.tensor([2.0, 1.0, 4.0, 1.0])) == (2, 1, 1)  # (wins, losses, ties)
+    assert pairwise_outcomes(plausible, torch.tensor([2.0, 1.5, 4.0, 0.0]), groups) == (1, 0, 1)
 
 
 def test_surprise_ranks_a_clip_that_breaks_from_its_past_higher():
@@ -210,3 +213,39 @@ def test_load_pretrained_reads_runs_with_two_or_three_mask_tokens(tmp_path, mask
     loaded_cfg, encoder, full = load_pretrained(tmp_path)
     assert loaded_cfg == cfg and len(full.predictor.mask_tokens) == mask_types
     assert torch.equal(full.predictor.mask_tokens, model.predictor.mask_tokens)
+
+
+def test_probe_command_end_to_end_on_a_tiny_run(tmp_path):
+    """Every task and baseline on a (random-weight) run directory: summary.json holds each figure the README
+    quotes, the surprise pairs scored with their sign test."""
+    import json
+    from dataclasses import asdict
+
+    from worldmodel.training.checkpoint import export_safetensors, save_checkpoint
+
+    cfg = get_preset("tiny", image_size=32, width=32, depth=1, heads=2, pred_width=16, pred_depth=1, pred_heads=2)
+    model = VJEPA(cfg, num_mask_types=3)
+    run = tmp_path / "pretrain"
+    export_safetensors(model.target_encoder.state_dict(), run / "encoder.safetensors",
+                       metadata={"record": {"model": asdict(cfg)}})
+    save_checkpoint(run / "checkpoints" / "video" / "step_1.pt", {"model": model.state_dict()})
+    out = tmp_path / "probe"
+    result = subprocess.run(
+        [sys.executable, "-m", "experiments.probe", f"checkpoint={run}", f"hydra.run.dir={out}",
+         "train_clips=10", "test_clips=8", "physics_pairs=2", "probe.epochs=1", "probe.lrs=[0.001]"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+        env={**os.environ, "OMP_NUM_THREADS": "1", "MUJOCO_GL": "egl"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    for task in ("direction", "contact"):
+        assert {"pretrained", "random", "pixels"} <= summary[task].keys()
+        assert 0.0 <= summary[task]["pretrained"]["test_accuracy"] <= 1.0
+    physics = summary["physics"]
+    assert physics["pairs"] == 2 * 4  # permanence gives two pairs per group, the other kinds one
+    for name in ("pretrained", "random"):
+        record = physics[name]
+        groups = record["groups_won"] + record["groups_lost"] + record["groups_tied"]
+        assert groups == 2 * len(VIOLATIONS)
+        assert record["pairwise_accuracy"] == (record["groups_won"] + 0.5 * record["groups_tied"]) / groups
+        assert 0.0 < record["sign_test_p"] <= 1.0 and "sign_test_p_teleport" in record
+    assert "physics pairwise surprise accuracy: pretrained" in result.stdout

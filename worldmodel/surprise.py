@@ -58,9 +58,9 @@ def batched_surprise(model: torch.nn.Module, clips: torch.Tensor, batch_size: in
     return torch.cat([surprise(model, clips[i:i + batch_size], **kwargs) for i in range(0, len(clips), batch_size)])
 
 
-def pairwise_accuracy(plausible: torch.Tensor, implausible: torch.Tensor,
-                      groups: torch.Tensor | None = None) -> float:
-    """Fraction of pairs whose implausible clip is more surprising; a tie counts one half. (P,), (P,) -> float.
+def pairwise_outcomes(plausible: torch.Tensor, implausible: torch.Tensor,
+                      groups: torch.Tensor | None = None) -> tuple[int, int, int]:
+    """(wins, losses, ties) over the pairs: a win is an implausible clip more surprising than its twin.
 
     ``groups`` (P,) int: pairs with the same id are scored together (sums of their surprises), e.g. the
     content-matched quadruplets of IntPhys, where single pairs are confounded by how much there is to predict.
@@ -72,5 +72,13 @@ def pairwise_accuracy(plausible: torch.Tensor, implausible: torch.Tensor,
         ids, groups = torch.unique(groups, return_inverse=True)
         plausible = torch.zeros(len(ids), dtype=plausible.dtype).index_add_(0, groups, plausible)
         implausible = torch.zeros(len(ids), dtype=implausible.dtype).index_add_(0, groups, implausible)
-    wins = (implausible > plausible).float() + 0.5 * (implausible == plausible).float()
-    return float(wins.mean()) if len(wins) else float("nan")
+    wins, ties = int((implausible > plausible).sum()), int((implausible == plausible).sum())
+    return wins, len(plausible) - wins - ties, ties
+
+
+def pairwise_accuracy(plausible: torch.Tensor, implausible: torch.Tensor,
+                      groups: torch.Tensor | None = None) -> float:
+    """Fraction of pairs (or groups) won, a tie counting one half (``pairwise_outcomes``). (P,), (P,) -> float."""
+    wins, losses, ties = pairwise_outcomes(plausible, implausible, groups)
+    total = wins + losses + ties
+    return (wins + 0.5 * ties) / total if total else float("nan")

@@ -1,7 +1,8 @@
 """Paired comparison of two agents on the same seeded episodes: who solved what, and an exact McNemar test.
 
 Two agents run on the same seeds see the same starts and goals, so the episodes only one of them solved
-carry the whole difference; under "no difference" each such episode is a fair coin.
+carry the whole difference; under "no difference" each such episode is a fair coin. The same sign test
+scores the violation-of-expectation pairs of ``experiments.probe`` against chance.
 """
 
 from __future__ import annotations
@@ -10,12 +11,15 @@ from math import comb
 from typing import Any
 
 
-def exact_mcnemar_p(only_a: int, only_b: int) -> float:
-    """Two-sided exact p-value of ``only_a`` vs ``only_b`` discordant episodes (binomial, p = 1/2)."""
-    n = only_a + only_b
+def sign_test_p(wins: int, losses: int) -> float:
+    """Two-sided exact sign test of ``wins`` vs ``losses`` (binomial, p = 1/2; ties left out before).
+
+    On the discordant episodes of two agents this is McNemar's exact test.
+    """
+    n = wins + losses
     if n == 0:
         return 1.0
-    tail = sum(comb(n, i) for i in range(min(only_a, only_b) + 1)) / 2 ** n
+    tail = sum(comb(n, i) for i in range(min(wins, losses) + 1)) / 2 ** n
     return min(1.0, 2.0 * tail)
 
 
@@ -31,4 +35,4 @@ def paired_comparison(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> dict[
     both = sum(success_a[s] and success_b[s] for s in seeds)
     return {"episodes": len(seeds), "success_a": sum(success_a[s] for s in seeds) / len(seeds),
             "success_b": sum(success_b[s] for s in seeds) / len(seeds), "both": both,
-            "only_a": only_a, "only_b": only_b, "p_value": exact_mcnemar_p(only_a, only_b)}
+            "only_a": only_a, "only_b": only_b, "p_value": sign_test_p(only_a, only_b)}
