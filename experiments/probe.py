@@ -6,7 +6,8 @@ features, swept over learning rates, picked on a validation split, scored on a h
   ``random``:     the same architecture, randomly initialised (seeded),
   ``pixels``:     raw tubelet patches (+ the same sin-cos positions) as tokens.
 ``physics``: violation-of-expectation pairs; pairwise accuracy of the predictor's surprise for the
-pretrained model (the run's last full checkpoint) and the random-init one.
+pretrained model (the run's last full checkpoint) and the random-init one, with the groups won and lost
+and an exact sign test against chance.
 Writes ``summary.json`` and TensorBoard scalars to the run directory (default ``runs/probe/<time>``).
 """
 
