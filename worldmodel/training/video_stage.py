@@ -55,8 +55,9 @@ class VideoStageConfig:
     grad_clip: float = 10.0
     precision: str = "auto"  # auto | fp32 | bf16 (auto: bf16 on CUDA devices that support it)
     # torch.compile the model. The multiblock masks keep a different token count from batch to batch, so
-    # it recompiles at first: on one H100 the first step took 86 s and the second had not finished 100 s
-    # later (tiny model, batch 64). Worth it only for long runs; its step time is not measured yet.
+    # it recompiles until those sizes are dynamic (TORCH_LOGS=recompiles shows it): on one H100 the first
+    # step took 86 s and the second had not finished 100 s later (tiny model, batch 64). Worth it only for
+    # long runs; its steady-state step time is not measured yet.
     compile: bool = False
     log_every: int = 10
     image_every: int = 200
