@@ -127,10 +127,10 @@ def run_probe_task(task: str, cfg: DictConfig, model_cfg, encoders: dict, logger
 def scored_pairs(plausible, implausible, groups, suffix: str) -> dict[str, float | int]:
     """Pairwise accuracy, the groups won and lost, and the sign test's p against chance (1/2), keyed by suffix."""
     from worldmodel.evaluation.paired import sign_test_p
-    from worldmodel.surprise import pairwise_accuracy, pairwise_outcomes
+    from worldmodel.surprise import accuracy_of, pairwise_outcomes
 
     wins, losses, ties = pairwise_outcomes(plausible, implausible, groups)
-    return {f"pairwise_accuracy{suffix}": pairwise_accuracy(plausible, implausible, groups),
+    return {f"pairwise_accuracy{suffix}": accuracy_of(wins, losses, ties),
             f"groups_won{suffix}": wins, f"groups_lost{suffix}": losses, f"groups_tied{suffix}": ties,
             f"sign_test_p{suffix}": sign_test_p(wins, losses)}
 

@@ -76,9 +76,13 @@ def pairwise_outcomes(plausible: torch.Tensor, implausible: torch.Tensor,
     return wins, len(plausible) - wins - ties, ties
 
 
+def accuracy_of(wins: int, losses: int, ties: int) -> float:
+    """Fraction won, a tie counting one half; NaN when there is nothing to score."""
+    total = wins + losses + ties
+    return (wins + 0.5 * ties) / total if total else float("nan")
+
+
 def pairwise_accuracy(plausible: torch.Tensor, implausible: torch.Tensor,
                       groups: torch.Tensor | None = None) -> float:
     """Fraction of pairs (or groups) won, a tie counting one half (``pairwise_outcomes``). (P,), (P,) -> float."""
-    wins, losses, ties = pairwise_outcomes(plausible, implausible, groups)
-    total = wins + losses + ties
-    return (wins + 0.5 * ties) / total if total else float("nan")
+    return accuracy_of(*pairwise_outcomes(plausible, implausible, groups))
