@@ -18,7 +18,8 @@ Every env step:
    ``use_decoder``; the first action is executed.
 
 Both plans are warm-started from the previous step. After each ``act`` the attribute ``diagnostics`` holds
-``predicted_cost`` (level 2's cost to the goal), ``imagined`` ``(k, Dz)`` (level 1's planned trajectory),
+``predicted_cost`` (level 2's cost to the goal, else level 1's), ``predicted_steps`` (the env steps it looks
+ahead: ``high_horizon * k``, else the level-1 horizon), ``imagined`` ``(k, Dz)`` (level 1's planned trajectory),
 ``imagined_high`` ``(high_horizon, Dz)``, ``subgoal`` ``(Dz,)``, ``goal`` ``(Dz,)`` and ``low_cost``.
 """
 
@@ -115,7 +116,9 @@ class HierarchicalAgent(LatentAgentBase):
             **self._low_options)
         self._actions = low.mean
         predicted_cost = float(high.cost) if high is not None else float(low.cost)
-        self.diagnostics = {"predicted_cost": predicted_cost, "low_cost": float(low.cost),
+        predicted_steps = self.high_horizon * self.k if high is not None else self.horizon
+        self.diagnostics = {"predicted_cost": predicted_cost, "predicted_steps": predicted_steps,
+                            "low_cost": float(low.cost),
                             "imagined": wm.rollout(z, low.actions[None], d)[0], "imagined_high": imagined_high,
                             "subgoal": subgoal, "goal": goal}
         return self._to_action(low.actions[0])

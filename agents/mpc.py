@@ -8,7 +8,8 @@ the checkpoint has one) or ``latent`` (mean L1 in z).
 The agent tracks the latent velocity ``d_t = z_t - z_{t-1}`` between its own observations (zero at the
 first step), which level 1 reads as its one-step history. The plan is warm-started from the previous
 one shifted by one step (``shift_plan``). After each ``act`` the attribute ``diagnostics`` holds
-``predicted_cost`` (float), ``imagined`` ``(H, Dz)`` (the planned latent trajectory) and ``goal`` ``(Dz,)``.
+``predicted_cost`` (float), ``predicted_steps`` (the env steps that cost looks ahead: ``H``), ``imagined``
+``(H, Dz)`` (the planned latent trajectory) and ``goal`` ``(Dz,)``.
 
 Default budget (horizon 10 x 256 samples x 3 iterations, Dz = 32): see tests/test_latent_agents.py.
 """
@@ -140,6 +141,6 @@ class LatentMPCAgent(LatentAgentBase):
                              init_std=self.warm_std if warm else None, generator=self._generator,
                              **self._options)
         self.last_plan, self._mean = plan, plan.mean
-        self.diagnostics = {"predicted_cost": float(plan.cost), "imagined": wm.rollout(z, plan.actions[None], d)[0],
-                            "goal": goal}
+        self.diagnostics = {"predicted_cost": float(plan.cost), "predicted_steps": self.horizon,
+                            "imagined": wm.rollout(z, plan.actions[None], d)[0], "goal": goal}
         return self._to_action(plan.actions[0])

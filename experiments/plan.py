@@ -346,6 +346,7 @@ def _main(cfg) -> None:
                "threads": cfg.threads,
                "wall_s": wall, **summarize(results, cfg.agent.name)}
     if inspector is not None:
+        summary["cost_calibration"] = inspector.cost_calibration()
         inspector.log_final(summary)
         inspector.close()
     write_summary(out, summary)

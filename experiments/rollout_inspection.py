@@ -8,8 +8,9 @@ Per episode ``i`` (tags ``episode_{i:03d}/...``; images only for the first ``tb.
   ``latent_distance``: for world-model agents, ``world_model.distance(encode(frame), encode(goal))``;
 - ``cost/predicted`` and ``cost/realised`` (scalars) and the figure ``cost``, when the agent exposes
   ``diagnostics["predicted_cost"]``: what the planner predicted at step t against the distance to the
-  goal actually reached when its plan would have ended (``h = len(imagined)`` steps later, else 1;
-  latent distance for world-model agents, true distance otherwise);
+  goal actually reached when its plan would have ended (``diagnostics["predicted_steps"]`` steps later,
+  else ``len(imagined)``, else 1; latent distance for world-model agents, true distance otherwise); over
+  the whole run these pairs give ``summary.json``'s ``cost_calibration`` (``cost_calibration()``);
 - ``subgoals`` (``diagnostics["subgoal"]``) and ``imagined`` (``diagnostics["imagined"]``): latents shown
   as the nearest frames of a bank of real frames (the env's exploration trajectories, encoded with
   ``world_model.encode``, nearest by ``world_model.distance``). ``imagined`` has two rows per inspected
@@ -117,6 +118,7 @@ class RolloutInspector:
         self._world_model = world_model  # a callable: the model is loaded only if something needs it
         self.checkpoint = checkpoint
         self._bank: FrameBank | None = None
+        self._costs: list[np.ndarray] = []  # per episode (T, 2): predicted cost, realised distance
 
     @property
     def world_model(self) -> Any:
@@ -180,9 +182,10 @@ class RolloutInspector:
         if not predicted or any(p is None for p in predicted):
             return
         predicted = np.asarray(predicted, dtype=np.float64).reshape(-1)
-        horizons = [len(np.asarray(d["imagined"])) if d.get("imagined") is not None else 1 for d in diagnostics]
+        horizons = [_lookahead(d) for d in diagnostics]
         ends = np.minimum(np.arange(len(predicted)) + np.asarray(horizons), len(distance) - 1)
         realised = distance[ends]
+        self._costs.append(np.stack([predicted, realised], axis=1))
         for t, (p, r) in enumerate(zip(predicted, realised)):
             self.logger.scalars({"predicted": _finite(p), "realised": _finite(r)}, t, prefix=f"{prefix}/cost/")
         if with_figure:
@@ -198,6 +201,20 @@ class RolloutInspector:
             axis.legend()
             figure.tight_layout()
             self.logger.figure(f"{prefix}/cost", figure, 0)
+
+    def cost_calibration(self) -> dict[str, Any] | None:
+        """Over every step of every logged episode: the planner's predicted cost against the distance
+        realised at its plan's end (medians, and how often the prediction was the lower); None when the
+        agent exposes no ``predicted_cost``."""
+        if not self._costs:
+            return None
+        pairs = np.concatenate(self._costs)
+        pairs = pairs[np.isfinite(pairs).all(axis=1)]
+        if not len(pairs):
+            return None
+        return {"steps": int(len(pairs)), "predicted_median": float(np.median(pairs[:, 0])),
+                "realised_median": float(np.median(pairs[:, 1])),
+                "optimistic_fraction": float(np.mean(pairs[:, 0] < pairs[:, 1]))}
 
     def log_final(self, summary: dict[str, Any]) -> None:
         from omegaconf import OmegaConf
@@ -218,6 +235,14 @@ class RolloutInspector:
 
     def close(self) -> None:
         self.logger.close()
+
+
+def _lookahead(diagnostics: dict[str, Any]) -> int:
+    """Env steps an agent's predicted cost looks ahead: ``predicted_steps``, else the imagined length, else 1."""
+    if diagnostics.get("predicted_steps") is not None:
+        return max(1, int(diagnostics["predicted_steps"]))
+    imagined = diagnostics.get("imagined")
+    return len(np.asarray(imagined)) if imagined is not None else 1
 
 
 def _finite(x: Any) -> float | None:

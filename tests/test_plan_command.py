@@ -95,6 +95,7 @@ def test_random_agent_run_writes_summary_video_and_scalars(tmp_path):
     assert 0 < summary["ms_per_step"]["median"] < 50 and summary["ms_per_step"]["mean"] > 0
     assert summary["failed_episodes"] == {"count": 0, "reasons": {}}
     assert all(e["failure"] is None and e["agent"] is None for e in summary["episodes"])
+    assert summary["cost_calibration"] is None  # random predicts no cost
 
     tb = run / "tb"
     tags = read_event_tags(tb)
@@ -218,7 +219,8 @@ def test_inspector_logs_latent_distance_costs_subgoals_and_imagined_frames(tmp_p
     inspector._bank = FrameBank(wm, bank)
     frames = [_solid(v) for v in (0, 50, 100, 150)]  # reset + 3 steps
     diagnostics = [
-        {"predicted_cost": 0.9, "subgoal": np.full(3, 90 / 255), "imagined": np.full((2, 3), 210 / 255)},
+        {"predicted_cost": 0.9, "predicted_steps": 1, "subgoal": np.full(3, 90 / 255),
+         "imagined": np.full((2, 3), 210 / 255)},
         {"predicted_cost": 0.5, "subgoal": np.full(3, 90 / 255), "imagined": np.full((2, 3), 240 / 255)},
         {"predicted_cost": 0.2, "subgoal": np.full(3, 190 / 255), "imagined": np.full((2, 3), 240 / 255)},
     ]
@@ -233,9 +235,14 @@ def test_inspector_logs_latent_distance_costs_subgoals_and_imagined_frames(tmp_p
     latent = [v for _, v in read_event_scalars(tb, "episode_000/latent_distance")]
     np.testing.assert_allclose(latent, [math.sqrt(3) * (255 - v) / 255 for v in (0, 50, 100, 150)], rtol=1e-5)
     assert [v for _, v in read_event_scalars(tb, "episode_000/cost/predicted")] == pytest.approx([0.9, 0.5, 0.2])
-    # realised: the latent distance 2 steps (the imagined horizon) later, clipped to the last frame
-    assert [v for _, v in read_event_scalars(tb, "episode_000/cost/realised")] == pytest.approx(
-        [latent[2], latent[3], latent[3]], rel=1e-5)
+    # realised: the latent distance predicted_steps (else the imagined horizon, 2) steps later, clipped to
+    # the last frame
+    realised = [latent[1], latent[3], latent[3]]
+    assert [v for _, v in read_event_scalars(tb, "episode_000/cost/realised")] == pytest.approx(realised, rel=1e-5)
+    calibration = inspector.cost_calibration()
+    assert calibration["steps"] == 3 and calibration["predicted_median"] == pytest.approx(0.5)
+    assert calibration["realised_median"] == pytest.approx(latent[3], rel=1e-5)
+    assert calibration["optimistic_fraction"] == 1.0  # every prediction below what was realised
     n_frames, size = gif_frames(read_event_images(tb, "episode_000/video")[0][1])
     assert n_frames == 4 and size == (3 * 8 + 2 * 2, 8)  # frame | subgoal | goal
     subgoals = np.asarray(Image.open(io.BytesIO(read_event_images(tb, "episode_000/subgoals")[0][1])))
@@ -277,6 +284,8 @@ def test_world_model_agents_plan_from_the_newest_pretrain_run_and_show_their_lat
     assert summary["checkpoint"] == str(pretrain_root / "pointmass_open" / "2026-01-01_00-00-00")
     assert summary["failed_episodes"]["count"] == 0 and summary["episodes"][0]["steps"] == 3
     assert summary["ms_per_step"]["median"] > 0
+    calibration = summary["cost_calibration"]
+    assert calibration["steps"] == 3 and 0.0 <= calibration["optimistic_fraction"] <= 1.0
     tb = run / "tb"
     tags = read_event_tags(tb)
     assert {"episode_000/video", f"episode_000/{view}", "episode_000/cost"} <= set(tags["images"])
