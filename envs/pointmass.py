@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
+import mujoco
 import numpy as np
 
 from envs.base import GoalEnv
@@ -65,6 +66,16 @@ class PointMassEnv(GoalEnv):
         if np.any(np.abs(position) > self.arena - clearance):
             return False
         return all(np.any(np.abs(position - center) >= half + clearance) for center, half in self._walls)
+
+    def render_at(self, position: np.ndarray) -> np.ndarray:
+        """The observation with the ball at rest at ``position (2,)`` (the episode's state is left as it was)."""
+        saved = self.get_sim_state()
+        mujoco.mj_resetData(self.model, self.data)
+        self.data.qpos[:2] = position
+        mujoco.mj_forward(self.model, self.data)
+        image = self._render_image()
+        self.set_sim_state(saved)
+        return image
 
     def _sample_free(self, rng: np.random.Generator, accept=lambda p: True) -> np.ndarray:
         for _ in range(10_000):

@@ -90,6 +90,18 @@ def test_render_returns_the_current_observation(env):
     np.testing.assert_array_equal(env.unwrapped.render(), obs)
 
 
+def test_pointmass_render_at_draws_the_ball_there_and_leaves_the_episode_alone():
+    env = envs.make("pointmass_tworooms").unwrapped
+    obs, info = env.reset(seed=3)
+    np.testing.assert_array_equal(env.render_at(info["state"][:2]), obs)  # the ball starts at rest
+    elsewhere = env.render_at(np.array([-0.5, -0.5]))
+    assert not np.array_equal(elsewhere, obs)
+    np.testing.assert_array_equal(env.state, info["state"])
+    after, *_ = env.step(np.zeros(2, np.float32))
+    np.testing.assert_array_equal(after, obs)  # still the same episode: zero force on a ball at rest
+    env.close()
+
+
 def test_image_size_is_configurable():
     env = envs.make("reacher", image_size=32)
     obs, info = env.reset(seed=0)

@@ -163,6 +163,10 @@ def test_pretrain_metric_stage_end_to_end_saves_the_metric_and_its_correlation(t
     table = summary["metric_correlation"]
     assert set(table) == {"euclidean", "geodesic"} and set(table["geodesic"]) == {"latent", "metric"}
     assert summary["metric_steps"] and all(v["p75"] >= v["median"] for v in summary["metric_steps"].values())
+    basin = summary["cost_basin"]
+    assert set(basin) == {"0.5 m", "1 m", "2 m"}
+    for row in basin.values():
+        assert set(row) == {"latent", "metric"} and all(0.0 <= v <= 1.0 for v in row.values())
     wm = WorldModel.load(run)
     assert wm.metric is not None and wm.default_cost == "metric"
     # re-running the levels without the metric stage keeps the metric trained in this run
