@@ -102,6 +102,22 @@ def test_pointmass_render_at_draws_the_ball_there_and_leaves_the_episode_alone()
     env.close()
 
 
+def test_pointmass_reach_at_full_force_matches_the_figures_the_basin_is_read_with():
+    import mujoco
+
+    env = envs.make("pointmass_open").unwrapped
+    env.reset(seed=0)
+    mujoco.mj_resetData(env.model, env.data)
+    env.data.qpos[:2] = [-0.9, 0.0]  # at rest at the left wall, 1.8 m of free run ahead
+    mujoco.mj_forward(env.model, env.data)
+    push = np.zeros((1, 32, 2))
+    push[..., 0] = 1.0
+    x = env.simulate(env.get_sim_state(), push)[0, :, 0] + 0.9
+    assert 0.6 < x[9] < 0.7  # 10 steps: 0.64 m
+    assert x[31] > 1.75  # 32 steps: the full run to the far wall
+    env.close()
+
+
 def test_image_size_is_configurable():
     env = envs.make("reacher", image_size=32)
     obs, info = env.reset(seed=0)
