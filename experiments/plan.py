@@ -344,9 +344,9 @@ def _main(cfg) -> None:
     summary = {"command": "plan", "env": cfg.env.name, "agent": cfg.agent.name, "target": cfg.agent._target_,
                "params": params, "checkpoint": checkpoint, "seed": cfg.seed, "workers": cfg.workers,
                "threads": cfg.threads,
-               "wall_s": wall, **summarize(results, cfg.agent.name)}
+               "wall_s": wall, **summarize(results, cfg.agent.name),
+               "cost_calibration": inspector.cost_calibration() if inspector is not None else None}
     if inspector is not None:
-        summary["cost_calibration"] = inspector.cost_calibration()
         inspector.log_final(summary)
         inspector.close()
     write_summary(out, summary)

@@ -146,6 +146,7 @@ def test_faulty_agent_fails_only_its_own_episodes(tmp_path):
     assert summary["failed_episodes"]["count"] == 3
     assert sum(summary["failed_episodes"]["reasons"].values()) == 3
     assert summary["target"] == target and not (run / "tb").exists()
+    assert summary["cost_calibration"] is None  # realised costs are read off the TensorBoard encoding
 
 
 @pytest.mark.parametrize(("override", "expected"), [
