@@ -135,8 +135,6 @@ def run_latent_stages(cfg: DictConfig, out: Path, summary: dict) -> None:
     if metric is not None:
         summary["metric_correlation"] = evaluate_metric(data, trajectories, metric, env, seed=cfg.seed)
         summary["metric_steps"] = metric_of_steps(metric.distance, data)
-        if hasattr(env.unwrapped, "render_at"):
-            summary["cost_basin"] = evaluate_basin(head, metric, env.unwrapped, seed=cfg.seed)
         log.info("metric distance of held-out frames h steps apart (median / upper quartile): %s",
                  ", ".join(f"{h}: {v['median']:.2f} / {v['p75']:.2f}" for h, v in summary["metric_steps"].items()))
     world_model = WorldModel(encoder.cfg, head.cfg, dynamics.cfg, high.cfg, env_name=cfg.env.name,
@@ -148,6 +146,8 @@ def run_latent_stages(cfg: DictConfig, out: Path, summary: dict) -> None:
     world_model.high.load_state_dict(high.state_dict())
     if metric is not None:
         world_model.metric.load_state_dict(metric.state_dict())
+        if hasattr(env.unwrapped, "render_at"):
+            summary["cost_basin"] = evaluate_basin(world_model, env.unwrapped, seed=cfg.seed)
     path = world_model.save(out / WORLD_MODEL_FILE)
     summary["world_model"] = {"path": str(path), **world_model.describe(), "encoder_record": encoder_record,
                               "latent_stages_seconds": time.perf_counter() - started}
@@ -170,12 +170,13 @@ def evaluate_metric(data, trajectories, metric, env, seed: int) -> dict:
     return table
 
 
-def evaluate_basin(head, metric, env, seed: int, cell: float = 0.1, goals: int = 32,
+def evaluate_basin(world_model, env, seed: int, cell: float = 0.1, goals: int = 32,
                    reaches: tuple[float, ...] = (0.5, 1.0, 2.0)) -> dict:
-    """``worldmodel.evaluation.basin`` for the latent L1 and the metric on a grid of rendered ball positions:
-    per reach in metres, the fraction of (start, goal) pairs whose greedy descent ends at the goal.
+    """``worldmodel.evaluation.basin`` for the planning costs (``latent``, ``metric``) on a grid of rendered
+    ball positions: per reach in metres, the fraction of (start, goal) pairs whose greedy descent ends at the goal.
 
-    For scale: 10 full-force steps from rest move the ball 0.64 m, 32 steps (level 2's look-ahead) over 1.8 m.
+    For scale: 10 full-force steps from rest move the ball 0.6-0.7 m, 32 steps (level 2's look-ahead) over
+    1.75 m (``tests/test_envs.py``).
     """
     import numpy as np
     import torch
@@ -186,14 +187,13 @@ def evaluate_basin(head, metric, env, seed: int, cell: float = 0.1, goals: int =
     axis, free = free_grid(env.is_free, cell=cell)
     cells = np.argwhere(free)
     frames = np.stack([env.render_at(axis[c]) for c in cells])
-    with torch.no_grad():
-        z = torch.cat([head(torch.as_tensor(frames[i:i + 256])) for i in range(0, len(frames), 256)])
+    z = torch.cat([world_model.encode(frames[i:i + 256]) for i in range(0, len(frames), 256)])
     path = np.stack([distance_field(free, tuple(c), cell)[cells[:, 0], cells[:, 1]] for c in cells])
     picked = np.random.default_rng(seed).choice(len(cells), min(goals, len(cells)), replace=False)
-    costs = {"latent": lambda g: (z - z[g]).abs().mean(-1), "metric": lambda g: metric.distance(z, z[g])}
     with torch.no_grad():
-        table = {name: np.stack([fn(int(g)).float().numpy() for g in picked]) for name, fn in costs.items()}
-    result = {f"{r:g} m": {name: descent_success(c, path, picked, r, tolerance=1.5 * cell) for name, c in table.items()}
+        costs = {name: np.stack([world_model.distance(z, z[g], cost=name).float().numpy() for g in picked])
+                 for name in ("latent", "metric")}
+    result = {f"{r:g} m": {name: descent_success(c, path, picked, r, tolerance=1.5 * cell) for name, c in costs.items()}
               for r in reaches}
     log.info("greedy descent on the planning cost reaches the goal (perfect model), by reach: %s",
              "; ".join(f"{r}: " + ", ".join(f"{n} {v:.2f}" for n, v in row.items()) for r, row in result.items()))
