@@ -80,6 +80,8 @@ def main(cfg: DictConfig) -> None:
     unknown = [s for s in cfg.stages if s not in KNOWN_STAGES]
     if unknown:
         raise ValueError(f"unknown stage(s) {unknown}; choose from {list(KNOWN_STAGES)}")
+    if cfg.latent.space not in ("metric", "pca"):
+        raise ValueError(f"unknown latent.space {cfg.latent.space!r}; choose metric or pca")
     if cfg.device not in ("cpu", "cuda"):
         raise ValueError(f"device must be cpu or cuda, got {cfg.device!r}")
     if cfg.device == "cuda" and not torch.cuda.is_available():

@@ -6,6 +6,11 @@ directory), encode the env's exploration trajectories into compact latents (cach
 measure open-loop error vs horizon (and the metric's correlation with the true distance) on held-out episodes,
 and save ``world_model.pt`` in the run directory
 (what ``WorldModel.load(run_dir)`` and ``experiments.plan`` read).
+
+The metric is trained first, on the PCA latents: with ``latent.space=metric`` (the default) levels 1-2 then
+predict in its embedding of them (``TemporalMetric.state``), where 32 env steps of prediction err by about a
+third of doing nothing instead of 0.6 in the PCA latent (``summary.json`` ``horizon``); ``latent.space=pca``
+keeps them in the PCA latent.
 """
 
 from __future__ import annotations
@@ -46,7 +51,7 @@ def _latest_model(run_dir: Path, stage: str, build, optional: bool = False):
         return None
     if last is None:
         raise FileNotFoundError(f"stage {stage!r} is not in stages and {run_dir / 'checkpoints' / stage} holds no "
-                                f"checkpoint; add it to stages (stages=[dynamics,hierarchy])")
+                                f"checkpoint; add it to stages (stages=[{stage},...])")
     state = load_checkpoint(last)
     model = build(state["record"]["stage_config"])
     model.load_state_dict(state["model"])
@@ -55,18 +60,20 @@ def _latest_model(run_dir: Path, stage: str, build, optional: bool = False):
 
 def run_latent_stages(cfg: DictConfig, out: Path, summary: dict) -> None:
     """Train the requested latent stages, evaluate them, save the WorldModel; fills ``summary``."""
+    import torch
+
     import envs
     from envs.exploration import collect_trajectories
     from worldmodel.evaluation.horizon import format_table, horizon_table, plot_horizon
     from worldmodel.evaluation.metric_eval import metric_of_steps
-    from worldmodel.latents import LatentConfig, LatentHead, prepare_latents
+    from worldmodel.latents import LatentConfig, LatentHead, LatentTrajectories, prepare_latents, state_dict_hash
     from worldmodel.models.dynamics import DynamicsConfig, LatentDynamics
     from worldmodel.models.encoder import load_exported_encoder
     from worldmodel.models.hierarchy import HierarchyConfig, HighLevel
     from worldmodel.models.metric import MetricConfig, TemporalMetric
     from worldmodel.training.dynamics_stage import DynamicsStageConfig, train_dynamics_stage
     from worldmodel.training.hierarchy_stage import HierarchyStageConfig, train_hierarchy_stage
-    from worldmodel.training.metric_stage import MetricStageConfig, train_metric_stage
+    from worldmodel.training.metric_stage import MetricStageConfig, train_frames, train_metric_stage
     from worldmodel.training.summary import write_summary
     from worldmodel.training.tb import TensorBoardLogger
     from worldmodel.world_model import WORLD_MODEL_FILE, WorldModel
@@ -80,7 +87,8 @@ def run_latent_stages(cfg: DictConfig, out: Path, summary: dict) -> None:
                                         cache_dir=Path(cfg.cache_dir) / "trajectories",
                                         workers=data_cfg.render_workers)
     latent = cfg.latent
-    head = LatentHead(encoder, LatentConfig(pool=latent.pool, dim=latent.dim, batch_size=latent.batch_size))
+    head = LatentHead(encoder, LatentConfig(pool=latent.pool, dim=latent.dim, batch_size=latent.batch_size,
+                                            space=latent.space))
     data, latent_record = prepare_latents(head, trajectories, holdout_fraction=latent.holdout_fraction)
     latent_record["encoder"] = str(encoder_path)
     summary["latents"] = latent_record
@@ -89,27 +97,6 @@ def run_latent_stages(cfg: DictConfig, out: Path, summary: dict) -> None:
               "dataset_hash": latent_record["dataset_hash"], "latent": asdict(head.cfg)}
     longest = int(max(trajectories.episode_lengths[data.train_episodes]))
 
-    dyn_cfg = DynamicsStageConfig(**OmegaConf.to_container(cfg.dynamics))
-    dyn_cfg.rollout = min(dyn_cfg.rollout, longest - 1)
-    high_cfg = HierarchyStageConfig(**OmegaConf.to_container(cfg.hierarchy))
-    high_cfg.jumps = max(1, min(high_cfg.jumps, (longest - 1) // high_cfg.k))
-    if "dynamics" in cfg.stages:
-        t0 = time.perf_counter()
-        dynamics, dyn_summary = train_dynamics_stage(data, dyn_cfg, run_dir=out, seed=cfg.seed,
-                                                     resume=cfg.resume, record=record)
-        summary["dynamics"] = {**dyn_summary, "seconds": time.perf_counter() - t0}
-    else:
-        dynamics = _latest_model(out, "dynamics", lambda c: LatentDynamics(DynamicsConfig(
-            data.z.shape[1], data.actions.shape[1], hidden=c["hidden"], layers=c["layers"], history=c["history"])))
-    if "hierarchy" in cfg.stages:
-        t0 = time.perf_counter()
-        high, high_summary = train_hierarchy_stage(data, high_cfg, run_dir=out, seed=cfg.seed,
-                                                   resume=cfg.resume, record=record)
-        summary["hierarchy"] = {**high_summary, "seconds": time.perf_counter() - t0}
-    else:
-        high = _latest_model(out, "hierarchy", lambda c: HighLevel(HierarchyConfig(
-            data.z.shape[1], data.actions.shape[1], k=c["k"], code_dim=c["code_dim"], hidden=c["hidden"],
-            layers=c["layers"]), c["action_space"]))
     if "metric" in cfg.stages:
         t0 = time.perf_counter()
         metric, metric_summary = train_metric_stage(data, MetricStageConfig(**OmegaConf.to_container(cfg.metric)),
@@ -118,10 +105,44 @@ def run_latent_stages(cfg: DictConfig, out: Path, summary: dict) -> None:
     else:  # optional: without it the planners fall back to the L1 latent distance
         metric = _latest_model(out, "metric", lambda c: TemporalMetric(MetricConfig(
             data.z.shape[1], dim=c["dim"], hidden=c["hidden"], layers=c["layers"])), optional=True)
+        if metric is None and latent.space == "metric":
+            raise FileNotFoundError(f"latent.space=metric predicts in the planning metric's embedding, but "
+                                    f"{out / 'checkpoints' / 'metric'} holds no metric; add metric to stages "
+                                    "or use latent.space=pca")
+    states = data
+    record["state_space"] = latent.space
+    if latent.space == "metric":  # levels 1-2 predict in the metric's embedding: fit its scale, re-express
+        metric.fit_state_scale(data.z[train_frames(data)])
+        with torch.no_grad():
+            states = LatentTrajectories.build(metric.state(data.z), data.actions, data.episode_starts,
+                                              latent.holdout_fraction)
+        record["state_hash"] = state_dict_hash(metric)
+
+    dyn_cfg = DynamicsStageConfig(**OmegaConf.to_container(cfg.dynamics))
+    dyn_cfg.rollout = min(dyn_cfg.rollout, longest - 1)
+    high_cfg = HierarchyStageConfig(**OmegaConf.to_container(cfg.hierarchy))
+    high_cfg.jumps = max(1, min(high_cfg.jumps, (longest - 1) // high_cfg.k))
+    if "dynamics" in cfg.stages:
+        t0 = time.perf_counter()
+        dynamics, dyn_summary = train_dynamics_stage(states, dyn_cfg, run_dir=out, seed=cfg.seed,
+                                                     resume=cfg.resume, record=record)
+        summary["dynamics"] = {**dyn_summary, "seconds": time.perf_counter() - t0}
+    else:
+        dynamics = _latest_model(out, "dynamics", lambda c: LatentDynamics(DynamicsConfig(
+            states.z.shape[1], data.actions.shape[1], hidden=c["hidden"], layers=c["layers"], history=c["history"])))
+    if "hierarchy" in cfg.stages:
+        t0 = time.perf_counter()
+        high, high_summary = train_hierarchy_stage(states, high_cfg, run_dir=out, seed=cfg.seed,
+                                                   resume=cfg.resume, record=record)
+        summary["hierarchy"] = {**high_summary, "seconds": time.perf_counter() - t0}
+    else:
+        high = _latest_model(out, "hierarchy", lambda c: HighLevel(HierarchyConfig(
+            states.z.shape[1], data.actions.shape[1], k=c["k"], code_dim=c["code_dim"], hidden=c["hidden"],
+            layers=c["layers"]), c["action_space"]))
 
     multiples = min(4, (int(max(trajectories.episode_lengths[data.holdout_episodes])) - 1) // high.cfg.k)
     if multiples >= 1:
-        table = horizon_table(data, dynamics, high, multiples=multiples)
+        table = horizon_table(states, dynamics, high, multiples=multiples)
         log.info("open-loop latent error vs horizon (held-out episodes):\n%s", format_table(table))
         with TensorBoardLogger(out / "tb") as logger:
             logger.figure("horizon/error_vs_horizon", plot_horizon(table), 0)

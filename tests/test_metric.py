@@ -102,6 +102,58 @@ def test_world_model_save_load_round_trip_keeps_the_metric(tmp_path):
     torch.testing.assert_close(loaded.distance(z, goal, cost="latent"), (z - goal).abs().mean(-1))
 
 
+def make_state_world_model() -> WorldModel:
+    """Levels 1-2 in the metric's 8-d embedding of a 32-d PCA latent, the metric's weights and scale perturbed."""
+    torch.manual_seed(0)
+    wm = WorldModel(get_preset("tiny"), LatentConfig(space="metric"), DynamicsConfig(8, 2), HierarchyConfig(8, 2),
+                    env_name="pointmass_tworooms", env_id="worldmodel/PointMassTwoRooms-v0", image_size=64,
+                    action_low=-1.0, action_high=1.0, metric_cfg=MetricConfig(32, dim=8, hidden=32))
+    with torch.no_grad():
+        for p in wm.metric.parameters():
+            p.add_(torch.randn_like(p))
+    wm.metric.fit_state_scale(torch.randn(64, 32))
+    return wm
+
+
+def test_metric_state_space_encodes_to_the_embedding_and_keeps_the_distance(tmp_path):
+    wm = make_state_world_model()
+    assert wm.state_space == "metric" and wm.latent_dim == 8 and wm.describe()["latent_space"] == "metric"
+    assert float(wm.metric.state_scale) != 1.0
+    frames = np.random.default_rng(0).integers(0, 255, (4, 64, 64, 3), dtype=np.uint8)
+    z = wm.head(frames)  # the PCA latent under the state
+    states = wm.encode(frames)
+    assert states.shape == (4, 8)
+    torch.testing.assert_close(states, wm.metric.embed(z) / wm.metric.state_scale)
+    # the planning cost between states is the metric between the latents they came from, in env steps
+    torch.testing.assert_close(wm.distance(states, states[0]), wm.metric.distance(z, z[0]))
+    assert wm.rollout(states[0], torch.zeros(3, 5, 2)).shape == (3, 5, 8)
+    loaded = WorldModel.load(wm.save(tmp_path / "world_model.pt"))
+    assert loaded.state_space == "metric"
+    torch.testing.assert_close(loaded.encode(frames), states)
+    torch.testing.assert_close(loaded.distance(states, states[0]), wm.distance(states, states[0]))
+
+
+def test_metric_state_space_needs_a_metric_and_matching_level_dims():
+    common = dict(env_name="pointmass_tworooms", image_size=64, action_low=-1.0, action_high=1.0)
+    with pytest.raises(ValueError, match="needs a planning metric"):
+        WorldModel(get_preset("tiny"), LatentConfig(space="metric"), DynamicsConfig(8, 2), HierarchyConfig(8, 2),
+                   **common)
+    with pytest.raises(ValueError, match="metric state 8, dynamics 32"):
+        WorldModel(get_preset("tiny"), LatentConfig(space="metric"), DynamicsConfig(32, 2),
+                   HierarchyConfig(32, 2), metric_cfg=MetricConfig(32, dim=8), **common)
+    with pytest.raises(ValueError, match="unknown latent space 'tokens'"):
+        WorldModel(get_preset("tiny"), LatentConfig(space="tokens"), DynamicsConfig(32, 2),
+                   HierarchyConfig(32, 2), **common)
+
+
+def test_files_from_before_the_state_space_load_as_pca_with_unit_scale(tmp_path):
+    state = torch.load(make_world_model(metric=True).save(tmp_path / "world_model.pt"), weights_only=True)
+    del state["configs"]["latent"]["space"], state["state_dict"]["metric.state_scale"]
+    torch.save(state, tmp_path / "old.pt")
+    old = WorldModel.load(tmp_path / "old.pt")
+    assert old.state_space == "pca" and old.latent_dim == 32 and float(old.metric.state_scale) == 1.0
+
+
 def test_metric_of_steps_reads_the_metric_off_held_out_pairs_h_steps_apart(trained_chain):
     model, _summary, _table = trained_chain
     data, _cells, _ = chain_latents()  # the metric's own data: the table reads its held-out episodes

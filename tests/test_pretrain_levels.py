@@ -45,14 +45,19 @@ def test_default_stages_write_world_model_and_encoder_reuse_trains_levels_only(t
     assert [r["horizon"] for r in rows] == list(range(1, 33)) and "level2" in rows[7]
     wm = WorldModel.load(first)
     assert (wm.env_name, wm.image_size, wm.action_dim, wm.k, wm.latent_dim) == ("pointmass_tworooms", 32, 2, 8, 32)
+    assert wm.state_space == "metric" and float(wm.metric.state_scale) != 1.0
     wm.check_compatible(envs.make("pointmass_tworooms", image_size=32))
 
     second = tmp_path / "second"
-    pretrain(second, tmp_path / "cache", "stages=[dynamics,hierarchy]", f"encoder={first}")
+    missing = pretrain(second, tmp_path / "cache", "stages=[dynamics,hierarchy]", f"encoder={first}", check=False)
+    assert missing.returncode == 2 and "add metric to stages or use latent.space=pca" in missing.stderr
+    pretrain(second, tmp_path / "cache", "stages=[dynamics,hierarchy]", f"encoder={first}", "latent.space=pca",
+             "latent.dim=16")
     reused = json.loads((second / "summary.json").read_text())
     assert "video" not in reused and not (second / "checkpoints" / "video").exists()
     assert reused["latents"]["encoder_hash"] == summary["latents"]["encoder_hash"]
-    assert (second / "world_model.pt").is_file()
+    pca = WorldModel.load(second)
+    assert pca.state_space == "pca" and pca.latent_dim == 16 and pca.metric is None
 
 
 def test_latent_stages_without_an_encoder_fail_in_one_line_naming_the_fix(tmp_path):

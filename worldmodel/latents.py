@@ -36,6 +36,10 @@ class LatentConfig:
     pool: int = 4  # pooled grid side (tokens averaged into pool x pool cells)
     dim: int = 32  # Dz after the PCA projection
     batch_size: int = 256  # frames per encoder call when encoding a dataset
+    # The state levels 1-2 predict and plan in: "pca" (the latent above) or "metric" (the planning metric's
+    # embedding of it, ``TemporalMetric.state``). "pca" here because files written before the choice existed
+    # were PCA; new pretrain runs choose with ``latent.space`` (default "metric").
+    space: str = "pca"
 
 
 def state_dict_hash(module_or_state: nn.Module | dict) -> str:
@@ -45,7 +49,7 @@ def state_dict_hash(module_or_state: nn.Module | dict) -> str:
     for key in sorted(state):
         tensor = state[key].detach().cpu().contiguous()
         digest.update(f"{key}{tuple(tensor.shape)}{tensor.dtype}".encode())
-        digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
     return digest.hexdigest()[:16]
 
 

@@ -2,11 +2,14 @@
 
     wm = WorldModel.load("runs/pretrain/pointmass_tworooms/<date>")      # or the world_model.pt file
     wm.check_compatible(env)
-    z = wm.encode(frames)                        # uint8 (B, H, W, 3) -> (B, Dz)
+    z = wm.encode(frames)                        # uint8 (B, H, W, 3) -> states (B, Dz)
     traj = wm.rollout(z, actions)                # (N, H, A) -> (N, H, Dz), one env step per entry
     jumps = wm.high_rollout(z, codes)            # (N, H2, C) -> (N, H2, Dz), k env steps per entry
     cost = wm.distance(traj[:, -1], goal)        # (N,): the learned metric when the model has one
     cost = wm.distance(traj[:, -1], goal, cost="latent")   # (N,): mean L1 in z
+
+The state ``z`` the levels work in is the PCA latent of the pooled encoder tokens (``latent_cfg.space="pca"``)
+or the planning metric's embedding of it (``"metric"``: ``TemporalMetric.state``, the pretrain default).
 
 Saved as one ``torch.save`` file of state dicts and plain-data configs, read back with
 ``torch.load(weights_only=True)``: loading never runs code from the file.
@@ -34,6 +37,7 @@ from worldmodel.training.checkpoint import CheckpointError, load_checkpoint
 WORLD_MODEL_FILE = "world_model.pt"
 FORMAT_VERSION = 1
 COSTS = ("latent", "metric")  # planning costs: mean L1 in z | the learned temporal metric (models.metric)
+STATE_SPACES = ("pca", "metric")
 
 
 class WorldModel(nn.Module):
@@ -42,9 +46,14 @@ class WorldModel(nn.Module):
                  env_id: str | None = None, action_space: str = "chunk_code",
                  metric_cfg: MetricConfig | None = None):
         super().__init__()
-        if dynamics_cfg.latent_dim != latent_cfg.dim or hierarchy_cfg.latent_dim != latent_cfg.dim:
-            raise ValueError(f"latent dims disagree: head {latent_cfg.dim}, dynamics {dynamics_cfg.latent_dim}, "
-                             f"hierarchy {hierarchy_cfg.latent_dim}")
+        if latent_cfg.space not in STATE_SPACES:
+            raise ValueError(f"unknown latent space {latent_cfg.space!r}; choose one of {STATE_SPACES}")
+        if latent_cfg.space == "metric" and metric_cfg is None:
+            raise ValueError("latent space 'metric' needs a planning metric (metric_cfg)")
+        state_dim = metric_cfg.dim if latent_cfg.space == "metric" else latent_cfg.dim
+        if dynamics_cfg.latent_dim != state_dim or hierarchy_cfg.latent_dim != state_dim:
+            raise ValueError(f"latent dims disagree: {latent_cfg.space} state {state_dim}, dynamics "
+                             f"{dynamics_cfg.latent_dim}, hierarchy {hierarchy_cfg.latent_dim}")
         self.encoder_cfg, self.latent_cfg = encoder_cfg, latent_cfg
         self.dynamics_cfg, self.hierarchy_cfg = dynamics_cfg, hierarchy_cfg
         self.env_name, self.env_id, self.image_size = env_name, env_id or env_name, int(image_size)
@@ -72,7 +81,11 @@ class WorldModel(nn.Module):
 
     @property
     def latent_dim(self) -> int:
-        return self.latent_cfg.dim
+        return self.dynamics_cfg.latent_dim
+
+    @property
+    def state_space(self) -> str:
+        return self.latent_cfg.space
 
     @property
     def code_dim(self) -> int:
@@ -89,7 +102,8 @@ class WorldModel(nn.Module):
             raise IncompatibleCheckpointError(
                 f"world model for {self.env_name} expects {self.image_size}x{self.image_size} frames, "
                 f"got {tuple(frames.shape[1:3])}")
-        return self.head(frames)
+        z = self.head(frames)
+        return self.metric.state(z) if self.state_space == "metric" else z
 
     @torch.no_grad()
     def step(self, z: torch.Tensor, a: torch.Tensor, d: torch.Tensor | None = None) -> torch.Tensor:
@@ -125,8 +139,8 @@ class WorldModel(nn.Module):
     def distance(self, z: torch.Tensor, goal: torch.Tensor, cost: str | None = None) -> torch.Tensor:
         """``(..., Dz)`` vs ``(Dz,)`` or ``(..., Dz)`` -> ``(...)``.
 
-        ``cost``: ``"metric"`` (learned temporal distance, in env steps), ``"latent"`` (mean L1 in z) or None
-        (the metric when this model has one, else latent).
+        ``cost``: ``"metric"`` (learned temporal distance, in env steps), ``"latent"`` (mean L1 in the state)
+        or None (the metric when this model has one, else latent).
         """
         cost = self.default_cost if cost is None else cost
         if cost == "latent":
@@ -136,6 +150,8 @@ class WorldModel(nn.Module):
                 raise IncompatibleCheckpointError(
                     "cost='metric' but this world model has no planning metric; train one with "
                     "`python -m experiments.pretrain stages=[metric] hydra.run.dir=RUN` or use cost=latent")
+            if self.state_space == "metric":
+                return self.metric.state_distance(z, goal)
             return self.metric.distance(z, goal)
         raise ValueError(f"unknown planning cost {cost!r}; choose one of {COSTS} (or None for the default)")
 
@@ -214,5 +230,5 @@ class WorldModel(nn.Module):
 
     def describe(self) -> dict[str, Any]:
         return {"env": self.env_name, "image_size": self.image_size, "action_dim": self.action_dim,
-                "latent_dim": self.latent_dim, "k": self.k, "code_dim": self.code_dim,
+                "latent_space": self.state_space, "latent_dim": self.latent_dim, "k": self.k, "code_dim": self.code_dim,
                 "planning_cost": self.default_cost}

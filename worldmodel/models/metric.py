@@ -8,6 +8,12 @@ to spread random pairs apart while consecutive frames of an episode stay within 
 Any such ``f`` is 1-Lipschitz per env step along the data, so ``||e_a - e_b||`` is a lower bound on the number
 of steps between ``a`` and ``b`` (walls included: a path must go round them); maximising the spread pushes it up
 to that bound (METRA / HILP-style temporal distance representations).
+
+The embedding is also a state space levels 1 and 2 can predict in (``latent.space=metric``): ``state(z) =
+f(z) / state_scale``, with ``state_scale`` the embedding's average per-dim std on the training frames (so the
+levels see unit-scale targets, as with the PCA latent), and ``state_distance`` is the same temporal distance
+read off two states. Unlike the PCA latent, which changes by most of its range when the ball moves 0.1 m, the
+embedding changes at most 1 per env step, so long-horizon predictions in it stay meaningful.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ class TemporalMetric(nn.Module):
         # Input standardisation, fitted on the training latents (``fit_input``) and saved with the weights.
         self.register_buffer("z_mean", torch.zeros(cfg.latent_dim))
         self.register_buffer("z_std", torch.ones(cfg.latent_dim))
+        self.register_buffer("state_scale", torch.ones(()))
 
     @torch.no_grad()
     def fit_input(self, z: torch.Tensor) -> None:
@@ -53,3 +60,21 @@ class TemporalMetric(nn.Module):
     def distance(self, z: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
         """Broadcasting like ``z - goal`` over the leading axes; the last axis is ``Dz``."""
         return (self.embed(z) - self.embed(goal)).norm(dim=-1)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # files written before the embedding could be a state space have no scale: 1, its initial value
+        state_dict.setdefault(prefix + "state_scale", torch.ones(()))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    @torch.no_grad()
+    def fit_state_scale(self, z: torch.Tensor) -> None:
+        """Set ``state_scale`` from training latents ``(N, Dz)``: the embedding's average per-dim std."""
+        self.state_scale.copy_(self.embed(z).std(0).mean().clamp_min(1e-6))
+
+    def state(self, z: torch.Tensor) -> torch.Tensor:
+        """Latents ``(.., Dz)`` -> states ``(.., De)`` in the embedding, unit scale."""
+        return self.embed(z) / self.state_scale
+
+    def state_distance(self, state: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
+        """The temporal distance between states (``state``'s output): ``distance`` without re-embedding."""
+        return (state - goal).norm(dim=-1) * self.state_scale

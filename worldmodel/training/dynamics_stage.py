@@ -64,7 +64,7 @@ class DynamicsStageConfig(LatentStageConfig):
     history: bool = True
 
 
-SOURCE_KEYS = ("env", "encoder_hash", "dataset_hash")
+SOURCE_KEYS = ("env", "encoder_hash", "dataset_hash", "state_space", "state_hash")
 
 
 def check_same_source(name: str, checkpoint: Path, saved: dict[str, Any], current: dict[str, Any]) -> None:
