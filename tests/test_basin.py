@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from worldmodel.evaluation.basin import descent_success
+from worldmodel.evaluation.basin import cost_profile, descent_success
 
 LINE = np.abs(np.arange(5)[:, None] - np.arange(5)[None]).astype(float)  # five cells in a row, 1 apart
 
@@ -28,3 +28,12 @@ def test_walls_count_through_path_lengths_and_goals_are_averaged():
                      [4.0, 3.0, 2.0, 1.0, 0.0]])   # goal 4: the near side never gets there
     assert descent_success(cost, path, np.array([0, 4]), reach=4.0, tolerance=0.0) == pytest.approx(
         np.mean([2 / 5, 3 / 5]))
+
+
+def test_cost_profile_is_the_median_cost_at_each_distance_over_the_median_at_all():
+    line = np.arange(5, dtype=float)[None]  # path lengths 0..4 to the goal in cell 0
+    linear = line.copy()  # a cost that grows with the path: 1 at the median distance (2.5)
+    saturated = np.array([[0.0, 1.0, 1.0, 1.0, 1.0]])  # a cost that jumps to its range in one cell
+    assert cost_profile(linear, line, (1.0, 4.0), width=0.1) == {"1 m": pytest.approx(1 / 2.5),
+                                                                "4 m": pytest.approx(4 / 2.5)}
+    assert cost_profile(saturated, line, (1.0, 4.0, 9.0), width=0.1) == {"1 m": 1.0, "4 m": 1.0, "9 m": None}

@@ -219,6 +219,10 @@ def test_pretrain_metric_stage_end_to_end_saves_the_metric_and_its_correlation(t
     assert set(basin) == {"0.5 m", "1 m", "2 m"}
     for row in basin.values():
         assert set(row) == {"latent", "metric"} and all(0.0 <= v <= 1.0 for v in row.values())
+    profile = summary["cost_profile"]
+    assert set(profile) == {"latent", "metric", "pca"}
+    assert all(set(row) == {"0.1 m", "0.5 m", "1 m", "2 m"} for row in profile.values())
+    assert all(v is None or v > 0 for row in profile.values() for v in row.values())
     wm = WorldModel.load(run)
     assert wm.metric is not None and wm.default_cost == "metric"
     # re-running the levels without the metric stage keeps the metric trained in this run
