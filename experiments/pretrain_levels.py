@@ -7,10 +7,10 @@ measure open-loop error vs horizon (and the metric's correlation with the true d
 and save ``world_model.pt`` in the run directory
 (what ``WorldModel.load(run_dir)`` and ``experiments.plan`` read).
 
-The metric is trained first, on the PCA latents: with ``latent.space=metric`` (the default) levels 1-2 then
-predict in its embedding of them (``TemporalMetric.state``), where 32 env steps of prediction err by about a
-third of doing nothing instead of 0.6 in the PCA latent (``summary.json`` ``horizon``); ``latent.space=pca``
-keeps them in the PCA latent.
+The metric is trained first, on the PCA latents. Levels 1-2 predict in the PCA latent (``latent.space=pca``,
+the default) or in the metric's embedding of it (``latent.space=metric``, ``TemporalMetric.state``), where
+level 2's 32-step predictions err by about a third of doing nothing instead of 0.6 (``summary.json``
+``horizon``) but the final approach to a goal is coarser (README, planning results).
 """
 
 from __future__ import annotations

@@ -45,19 +45,21 @@ def test_default_stages_write_world_model_and_encoder_reuse_trains_levels_only(t
     assert [r["horizon"] for r in rows] == list(range(1, 33)) and "level2" in rows[7]
     wm = WorldModel.load(first)
     assert (wm.env_name, wm.image_size, wm.action_dim, wm.k, wm.latent_dim) == ("pointmass_tworooms", 32, 2, 8, 32)
-    assert wm.state_space == "metric" and float(wm.metric.state_scale) != 1.0
+    assert wm.state_space == "pca"
     wm.check_compatible(envs.make("pointmass_tworooms", image_size=32))
 
     second = tmp_path / "second"
-    missing = pretrain(second, tmp_path / "cache", "stages=[dynamics,hierarchy]", f"encoder={first}", check=False)
+    missing = pretrain(second, tmp_path / "cache", "stages=[dynamics,hierarchy]", f"encoder={first}",
+                       "latent.space=metric", check=False)
     assert missing.returncode == 2 and "add metric to stages or use latent.space=pca" in missing.stderr
-    pretrain(second, tmp_path / "cache", "stages=[dynamics,hierarchy]", f"encoder={first}", "latent.space=pca",
-             "latent.dim=16")
+    pretrain(second, tmp_path / "cache", "stages=[metric,dynamics,hierarchy]", f"encoder={first}",
+             "latent.space=metric", "metric.dim=16", "metric.steps=20")
     reused = json.loads((second / "summary.json").read_text())
     assert "video" not in reused and not (second / "checkpoints" / "video").exists()
     assert reused["latents"]["encoder_hash"] == summary["latents"]["encoder_hash"]
-    pca = WorldModel.load(second)
-    assert pca.state_space == "pca" and pca.latent_dim == 16 and pca.metric is None
+    embedded = WorldModel.load(second)
+    assert embedded.state_space == "metric" and embedded.latent_dim == 16
+    assert float(embedded.metric.state_scale) != 1.0
 
 
 def test_latent_stages_without_an_encoder_fail_in_one_line_naming_the_fix(tmp_path):

@@ -37,8 +37,7 @@ class LatentConfig:
     dim: int = 32  # Dz after the PCA projection
     batch_size: int = 256  # frames per encoder call when encoding a dataset
     # The state levels 1-2 predict and plan in: "pca" (the latent above) or "metric" (the planning metric's
-    # embedding of it, ``TemporalMetric.state``). "pca" here because files written before the choice existed
-    # were PCA; new pretrain runs choose with ``latent.space`` (default "metric").
+    # embedding of it, ``TemporalMetric.state``); pretrain's ``latent.space``. Files from before the choice: pca.
     space: str = "pca"
 
 
