@@ -20,10 +20,16 @@ Every env step:
 Both plans are warm-started from the previous step. After each ``act`` the attribute ``diagnostics`` holds
 ``predicted_cost`` (level 2's cost to the goal, else level 1's), ``predicted_steps`` (the env steps it looks
 ahead: ``high_horizon * k``, else the level-1 horizon), ``imagined`` ``(k, Dz)`` (level 1's planned trajectory),
-``imagined_high`` ``(high_horizon, Dz)``, ``subgoal`` ``(Dz,)``, ``goal`` ``(Dz,)`` and ``low_cost``.
+``imagined_high`` ``(high_horizon, Dh)``, ``subgoal`` ``(Dh,)``, ``goal`` ``(Dz,)`` and ``low_cost``.
+
+Level 2 plans in its own state (``WorldModel.high_state``): level 1's latent, or with
+``latent.high_space=metric`` the planning metric's embedding of it, where its 32-step predictions are
+faithful; level 1 then reaches for the subgoal through ``high_state`` of its predicted latents.
 """
 
 from __future__ import annotations
+
+from functools import partial
 
 import gymnasium as gym
 import numpy as np
@@ -61,6 +67,7 @@ class HierarchicalAgent(LatentAgentBase):
                  goal_weight: float = 0.0, use_decoder: bool = True, reach: float | None = None,
                  cost: str | None = None, seed: int = 0, check_env: bool = True):
         super().__init__(env, world_model, seed, check_env, cost)
+        self.high_distance = partial(world_model.high_distance, cost=self.cost)
         self.k = int(world_model.k)
         self.code_dim = int(world_model.code_dim)
         self.high_horizon, self.high_samples, self.high_iterations = int(high_horizon), int(high_samples), \
@@ -84,24 +91,33 @@ class HierarchicalAgent(LatentAgentBase):
             planner, elites=int(elites), temperature=temperature, min_std=min_std)
         self._codes: torch.Tensor | None = None
         self._actions: torch.Tensor | None = None
+        self._high_prev: torch.Tensor | None = None
 
     def _reset_plans(self) -> None:
-        self._codes, self._actions = None, None
+        self._codes, self._actions, self._high_prev = None, None, None
 
     @torch.no_grad()
     def act(self, observation: np.ndarray) -> np.ndarray:
         z, d = self._observe(observation)
         goal, wm = self.goal, self.wm
+        # level 2's state: the same as level 1's, or the metric's embedding of it (latent.high_space=metric)
+        high_z = wm.high_state(z)
+        high_d = torch.zeros_like(high_z) if self._high_prev is None else high_z - self._high_prev
+        self._high_prev = high_z
+        high_goal = wm.high_state(goal)
 
         if float(self.distance(z, goal)) <= self.reach:
-            high, imagined_high, subgoal = None, goal[None], goal
+            high, imagined_high, subgoal = None, high_goal[None], high_goal
         else:
-            high, imagined_high = self._plan_high(z, d)
+            high, imagined_high = self._plan_high(high_z, high_d, high_goal)
             subgoal = imagined_high[0]
 
         def low_cost(candidates: torch.Tensor) -> torch.Tensor:
             traj = wm.rollout(z, candidates, d)
-            cost = trajectory_cost(traj, subgoal, self.running_weight, self.distance)
+            if high is None:  # the goal itself, read in level 1's space
+                cost = trajectory_cost(traj, goal, self.running_weight, self.distance)
+            else:
+                cost = trajectory_cost(wm.high_state(traj), subgoal, self.running_weight, self.high_distance)
             return cost + self.goal_weight * self.distance(traj[:, -1], goal) if self.goal_weight else cost
 
         seed_plan = None
@@ -123,12 +139,13 @@ class HierarchicalAgent(LatentAgentBase):
                             "subgoal": subgoal, "goal": goal}
         return self._to_action(low.actions[0])
 
-    def _plan_high(self, z: torch.Tensor, d: torch.Tensor):
-        """Level 2's CEM/MPPI over codes toward the goal: (the plan, its imagined latents (H2, Dz))."""
-        wm, goal = self.wm, self.goal
+    def _plan_high(self, z: torch.Tensor, d: torch.Tensor, goal: torch.Tensor):
+        """Level 2's CEM/MPPI over codes from its state ``z`` toward ``goal`` (both in its space): (the plan,
+        its imagined states (H2, Dh))."""
+        wm = self.wm
 
         def high_cost(codes: torch.Tensor) -> torch.Tensor:
-            return trajectory_cost(wm.high_rollout(z, codes, d), goal, self.running_weight, self.distance)
+            return trajectory_cost(wm.high_rollout(z, codes, d), goal, self.running_weight, self.high_distance)
 
         high = self._high_planner(
             high_cost, -self.code_bound, self.code_bound, horizon=self.high_horizon, action_dim=self.code_dim,

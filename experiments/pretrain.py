@@ -80,8 +80,11 @@ def main(cfg: DictConfig) -> None:
     unknown = [s for s in cfg.stages if s not in KNOWN_STAGES]
     if unknown:
         raise ValueError(f"unknown stage(s) {unknown}; choose from {list(KNOWN_STAGES)}")
-    if cfg.latent.space not in ("metric", "pca"):
-        raise ValueError(f"unknown latent.space {cfg.latent.space!r}; choose metric or pca")
+    for key in ("space", "high_space"):
+        if cfg.latent[key] not in ("metric", "pca") and not (key == "high_space" and cfg.latent[key] is None):
+            raise ValueError(f"unknown latent.{key} {cfg.latent[key]!r}; choose metric or pca")
+    if (cfg.latent.space, cfg.latent.high_space) == ("metric", "pca"):
+        raise ValueError("latent.space=metric needs latent.high_space=metric (the embedding does not map back to pca)")
     if cfg.device not in ("cpu", "cuda"):
         raise ValueError(f"device must be cpu or cuda, got {cfg.device!r}")
     if cfg.device == "cuda" and not torch.cuda.is_available():

@@ -87,8 +87,9 @@ def run_latent_stages(cfg: DictConfig, out: Path, summary: dict) -> None:
                                         cache_dir=Path(cfg.cache_dir) / "trajectories",
                                         workers=data_cfg.render_workers)
     latent = cfg.latent
+    high_space = latent.high_space or latent.space
     head = LatentHead(encoder, LatentConfig(pool=latent.pool, dim=latent.dim, batch_size=latent.batch_size,
-                                            space=latent.space))
+                                            space=latent.space, high_space=high_space))
     data, latent_record = prepare_latents(head, trajectories, holdout_fraction=latent.holdout_fraction)
     latent_record["encoder"] = str(encoder_path)
     summary["latents"] = latent_record
@@ -105,18 +106,18 @@ def run_latent_stages(cfg: DictConfig, out: Path, summary: dict) -> None:
     else:  # optional: without it the planners fall back to the L1 latent distance
         metric = _latest_model(out, "metric", lambda c: TemporalMetric(MetricConfig(
             data.z.shape[1], dim=c["dim"], hidden=c["hidden"], layers=c["layers"])), optional=True)
-        if metric is None and latent.space == "metric":
-            raise FileNotFoundError(f"latent.space=metric predicts in the planning metric's embedding, but "
-                                    f"{out / 'checkpoints' / 'metric'} holds no metric; add metric to stages "
-                                    "or use latent.space=pca")
-    states = data
-    record["state_space"] = latent.space
-    if latent.space == "metric":  # levels 1-2 predict in the metric's embedding: fit its scale, re-express
+        if metric is None and "metric" in (latent.space, high_space):
+            raise FileNotFoundError(f"the levels predict in the planning metric's embedding (latent.space or "
+                                    f"latent.high_space = metric), but {out / 'checkpoints' / 'metric'} holds no "
+                                    "metric; add metric to stages or use latent.space=pca latent.high_space=pca")
+    spaces = {"pca": data}
+    if "metric" in (latent.space, high_space):  # fit the embedding's scale, re-express the latents in it
         metric.fit_state_scale(data.z[train_frames(data)])
         with torch.no_grad():
-            states = LatentTrajectories.build(metric.state(data.z), data.actions, data.episode_starts,
-                                              latent.holdout_fraction)
+            spaces["metric"] = LatentTrajectories.build(metric.state(data.z), data.actions, data.episode_starts,
+                                                        latent.holdout_fraction)
         record["state_hash"] = state_dict_hash(metric)
+    states, high_states = spaces[latent.space], spaces[high_space]
 
     dyn_cfg = DynamicsStageConfig(**OmegaConf.to_container(cfg.dynamics))
     dyn_cfg.rollout = min(dyn_cfg.rollout, longest - 1)
@@ -125,24 +126,26 @@ def run_latent_stages(cfg: DictConfig, out: Path, summary: dict) -> None:
     if "dynamics" in cfg.stages:
         t0 = time.perf_counter()
         dynamics, dyn_summary = train_dynamics_stage(states, dyn_cfg, run_dir=out, seed=cfg.seed,
-                                                     resume=cfg.resume, record=record)
+                                                     resume=cfg.resume, record={**record, "state_space": latent.space})
         summary["dynamics"] = {**dyn_summary, "seconds": time.perf_counter() - t0}
     else:
         dynamics = _latest_model(out, "dynamics", lambda c: LatentDynamics(DynamicsConfig(
             states.z.shape[1], data.actions.shape[1], hidden=c["hidden"], layers=c["layers"], history=c["history"])))
     if "hierarchy" in cfg.stages:
         t0 = time.perf_counter()
-        high, high_summary = train_hierarchy_stage(states, high_cfg, run_dir=out, seed=cfg.seed,
-                                                   resume=cfg.resume, record=record)
+        high, high_summary = train_hierarchy_stage(high_states, high_cfg, run_dir=out, seed=cfg.seed, resume=cfg.resume,
+                                                   record={**record, "state_space": high_space})
         summary["hierarchy"] = {**high_summary, "seconds": time.perf_counter() - t0}
     else:
         high = _latest_model(out, "hierarchy", lambda c: HighLevel(HierarchyConfig(
-            states.z.shape[1], data.actions.shape[1], k=c["k"], code_dim=c["code_dim"], hidden=c["hidden"],
+            high_states.z.shape[1], data.actions.shape[1], k=c["k"], code_dim=c["code_dim"], hidden=c["hidden"],
             layers=c["layers"]), c["action_space"]))
 
     multiples = min(4, (int(max(trajectories.episode_lengths[data.holdout_episodes])) - 1) // high.cfg.k)
     if multiples >= 1:
-        table = horizon_table(states, dynamics, high, multiples=multiples)
+        # in level 2's space: level 1's rollouts are mapped there when the levels' spaces differ
+        to_high = None if high_states is states else metric.state
+        table = horizon_table(states, dynamics, high, multiples=multiples, high_data=high_states, to_high=to_high)
         log.info("open-loop latent error vs horizon (held-out episodes):\n%s", format_table(table))
         with TensorBoardLogger(out / "tb") as logger:
             logger.figure("horizon/error_vs_horizon", plot_horizon(table), 0)

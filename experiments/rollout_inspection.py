@@ -13,7 +13,8 @@ Per episode ``i`` (tags ``episode_{i:03d}/...``; images only for the first ``tb.
   the whole run these pairs give ``summary.json``'s ``cost_calibration`` (``cost_calibration()``);
 - ``subgoals`` (``diagnostics["subgoal"]``) and ``imagined`` (``diagnostics["imagined"]``): latents shown
   as the nearest frames of a bank of real frames (the env's exploration trajectories, encoded with
-  ``world_model.encode``, nearest by ``world_model.distance``). ``imagined`` has two rows per inspected
+  ``world_model.encode``, nearest by ``world_model.distance``; subgoals are level-2 states, compared
+  through ``high_state`` and ``high_distance``). ``imagined`` has two rows per inspected
   step: the imagined trajectory's nearest frames, then the frames that really followed.
 
 Run-level: ``episodes/success``, ``episodes/final_distance``, ``episodes/ms_per_step``,
@@ -57,10 +58,11 @@ def encode_frames(world_model: Any, frames: np.ndarray) -> torch.Tensor:
 
 
 @torch.no_grad()
-def distances_to(world_model: Any, z: torch.Tensor, goal: torch.Tensor) -> np.ndarray:
-    """``world_model.distance`` of each row of z (N, Dz) to one latent goal (Dz,) -> (N,)."""
+def distances_to(world_model: Any, z: torch.Tensor, goal: torch.Tensor, high: bool = False) -> np.ndarray:
+    """``world_model.distance`` (``high_distance`` for level-2 states) of each row of z (N, D) to one goal (D,)."""
     goal = torch.as_tensor(goal, dtype=z.dtype).reshape(1, -1).expand_as(z)
-    return torch.as_tensor(world_model.distance(z, goal)).float().reshape(-1).cpu().numpy()
+    distance = getattr(world_model, "high_distance", world_model.distance) if high else world_model.distance
+    return torch.as_tensor(distance(z, goal)).float().reshape(-1).cpu().numpy()
 
 
 class FrameBank:
@@ -70,14 +72,21 @@ class FrameBank:
         self.world_model = world_model
         self.frames = frames
         self.latents = encode_frames(world_model, frames)
+        self._high_latents: torch.Tensor | None = None
 
-    def nearest(self, latents: np.ndarray | torch.Tensor) -> np.ndarray:
-        """(K, Dz) -> indices (K,) of the nearest bank frames."""
-        latents = torch.as_tensor(np.asarray(latents), dtype=torch.float32).reshape(-1, self.latents.shape[-1])
-        return np.array([int(np.argmin(distances_to(self.world_model, self.latents, q))) for q in latents])
+    def nearest(self, latents: np.ndarray | torch.Tensor, high: bool = False) -> np.ndarray:
+        """(K, D) -> indices (K,) of the nearest bank frames; ``high``: the latents are level-2 states."""
+        bank = self.latents
+        if high and hasattr(self.world_model, "high_state"):  # a stand-in world model has one state space
+            if self._high_latents is None:
+                with torch.no_grad():
+                    self._high_latents = torch.as_tensor(self.world_model.high_state(self.latents)).float()
+            bank = self._high_latents
+        latents = torch.as_tensor(np.asarray(latents), dtype=torch.float32).reshape(-1, bank.shape[-1])
+        return np.array([int(np.argmin(distances_to(self.world_model, bank, q, high))) for q in latents])
 
-    def show(self, latents: np.ndarray | torch.Tensor) -> np.ndarray:
-        return self.frames[self.nearest(latents)]
+    def show(self, latents: np.ndarray | torch.Tensor, high: bool = False) -> np.ndarray:
+        return self.frames[self.nearest(latents, high)]
 
 
 def bank_frames(cfg: Any, checkpoint: str | None) -> np.ndarray:
@@ -153,7 +162,7 @@ class RolloutInspector:
         panels = [frames]
         subgoals = [d["subgoal"] for d in diagnostics if d.get("subgoal") is not None]
         if subgoals and self.world_model is not None and len(subgoals) == len(diagnostics):
-            shown = self.bank().show(np.stack(subgoals))  # (T, H, W, 3): the subgoal chosen at each step
+            shown = self.bank().show(np.stack(subgoals), high=True)  # (T, H, W, 3): the subgoal at each step
             panels.append(np.concatenate([shown, shown[-1:]]))  # the last frame keeps the last subgoal
             distinct = [k for k in range(len(subgoals)) if k == 0 or not np.array_equal(subgoals[k], subgoals[k - 1])]
             log.image(f"{prefix}/subgoals", tile(shown[distinct[:16]], columns=8), 0)

@@ -146,6 +146,55 @@ def test_metric_state_space_needs_a_metric_and_matching_level_dims():
                    HierarchyConfig(32, 2), **common)
 
 
+def make_hybrid_world_model() -> WorldModel:
+    """Level 1 in the 32-d PCA latent, level 2 in the metric's 8-d embedding of it."""
+    torch.manual_seed(0)
+    wm = WorldModel(get_preset("tiny"), LatentConfig(high_space="metric"), DynamicsConfig(32, 2),
+                    HierarchyConfig(8, 2), env_name="pointmass_tworooms", env_id="worldmodel/PointMassTwoRooms-v0",
+                    image_size=64, action_low=-1.0, action_high=1.0, metric_cfg=MetricConfig(32, dim=8, hidden=32))
+    with torch.no_grad():
+        for p in wm.metric.parameters():
+            p.add_(torch.randn_like(p))
+    wm.metric.fit_state_scale(torch.randn(64, 32))
+    return wm
+
+
+def test_level_2_in_the_embedding_reads_level_1_latents_through_high_state(tmp_path):
+    wm = make_hybrid_world_model()
+    assert (wm.state_space, wm.high_space, wm.latent_dim, wm.high_latent_dim) == ("pca", "metric", 32, 8)
+    z = torch.randn(5, 32)
+    high = wm.high_state(z)
+    torch.testing.assert_close(high, wm.metric.state(z))
+    torch.testing.assert_close(wm.high_distance(high, high[0]), wm.distance(z, z[0]))  # same metric, either space
+    assert wm.high_rollout(high[0], torch.zeros(3, 4, wm.code_dim)).shape == (3, 4, 8)
+    loaded = WorldModel.load(wm.save(tmp_path / "world_model.pt"))
+    assert (loaded.state_space, loaded.high_space) == ("pca", "metric")
+    torch.testing.assert_close(loaded.high_state(z), high)
+    same = make_world_model(metric=True)  # one space for both levels: high_state is the identity
+    assert same.high_space == "pca" and same.high_state(z) is z
+    with pytest.raises(ValueError, match="cannot predict in the PCA latent"):
+        WorldModel(get_preset("tiny"), LatentConfig(space="metric", high_space="pca"), DynamicsConfig(8, 2),
+                   HierarchyConfig(32, 2), env_name="pointmass_tworooms", image_size=64, action_low=-1.0,
+                   action_high=1.0, metric_cfg=MetricConfig(32, dim=8))
+
+
+def test_hierarchical_agent_plans_level_2_in_its_own_space():
+    from tests.test_latent_agents import ImageEnv
+
+    env = ImageEnv()
+    obs, info = env.reset()
+    wm = make_hybrid_world_model()
+    agent = make_agent("hierarchical", env, world_model=wm, seed=0, reach=-1.0, samples=16, iterations=1,
+                       elites=4, high_samples=16, high_iterations=1, high_elites=4)
+    agent.reset(obs, info)
+    for _ in range(2):  # the second step reads a level-2 velocity
+        action = agent.act(env.image())
+    assert action.shape == (2,) and np.all(np.abs(action) <= 1.0)
+    diagnostics = agent.diagnostics
+    assert diagnostics["subgoal"].shape == (8,) and diagnostics["imagined_high"].shape == (agent.high_horizon, 8)
+    assert diagnostics["imagined"].shape == (agent.horizon, 32) and diagnostics["predicted_steps"] == 4 * wm.k
+
+
 def test_files_from_before_the_state_space_load_as_pca_with_unit_scale(tmp_path):
     state = torch.load(make_world_model(metric=True).save(tmp_path / "world_model.pt"), weights_only=True)
     del state["configs"]["latent"]["space"], state["state_dict"]["metric.state_scale"]

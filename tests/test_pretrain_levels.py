@@ -51,7 +51,8 @@ def test_default_stages_write_world_model_and_encoder_reuse_trains_levels_only(t
     second = tmp_path / "second"
     missing = pretrain(second, tmp_path / "cache", "stages=[dynamics,hierarchy]", f"encoder={first}",
                        "latent.space=metric", check=False)
-    assert missing.returncode == 2 and "add metric to stages or use latent.space=pca" in missing.stderr
+    assert missing.returncode == 2
+    assert "add metric to stages or use latent.space=pca latent.high_space=pca" in missing.stderr
     pretrain(second, tmp_path / "cache", "stages=[metric,dynamics,hierarchy]", f"encoder={first}",
              "latent.space=metric", "metric.dim=16", "metric.steps=20")
     reused = json.loads((second / "summary.json").read_text())
@@ -60,6 +61,14 @@ def test_default_stages_write_world_model_and_encoder_reuse_trains_levels_only(t
     embedded = WorldModel.load(second)
     assert embedded.state_space == "metric" and embedded.latent_dim == 16
     assert float(embedded.metric.state_scale) != 1.0
+
+    third = tmp_path / "third"  # level 2 alone in the embedding; its horizon table is read in that space
+    pretrain(third, tmp_path / "cache", "stages=[metric,dynamics,hierarchy]", f"encoder={first}",
+             "latent.high_space=metric", "metric.dim=16", "metric.steps=20")
+    hybrid = WorldModel.load(third)
+    assert (hybrid.state_space, hybrid.high_space) == ("pca", "metric")
+    assert (hybrid.latent_dim, hybrid.high_latent_dim) == (32, 16)
+    assert "level2" in json.loads((third / "summary.json").read_text())["horizon"]["rows"][7]
 
 
 def test_latent_stages_without_an_encoder_fail_in_one_line_naming_the_fix(tmp_path):

@@ -39,6 +39,7 @@ class LatentConfig:
     # The state levels 1-2 predict and plan in: "pca" (the latent above) or "metric" (the planning metric's
     # embedding of it, ``TemporalMetric.state``); pretrain's ``latent.space``. Files from before the choice: pca.
     space: str = "pca"
+    high_space: str | None = None  # the same choice for level 2 alone (``latent.high_space``); None: ``space``
 
 
 def state_dict_hash(module_or_state: nn.Module | dict) -> str:

@@ -46,14 +46,19 @@ class WorldModel(nn.Module):
                  env_id: str | None = None, action_space: str = "chunk_code",
                  metric_cfg: MetricConfig | None = None):
         super().__init__()
-        if latent_cfg.space not in STATE_SPACES:
-            raise ValueError(f"unknown latent space {latent_cfg.space!r}; choose one of {STATE_SPACES}")
-        if latent_cfg.space == "metric" and metric_cfg is None:
+        spaces = (latent_cfg.space, latent_cfg.high_space or latent_cfg.space)
+        for space in spaces:
+            if space not in STATE_SPACES:
+                raise ValueError(f"unknown latent space {space!r}; choose one of {STATE_SPACES}")
+        if "metric" in spaces and metric_cfg is None:
             raise ValueError("latent space 'metric' needs a planning metric (metric_cfg)")
-        state_dim = metric_cfg.dim if latent_cfg.space == "metric" else latent_cfg.dim
-        if dynamics_cfg.latent_dim != state_dim or hierarchy_cfg.latent_dim != state_dim:
-            raise ValueError(f"latent dims disagree: {latent_cfg.space} state {state_dim}, dynamics "
-                             f"{dynamics_cfg.latent_dim}, hierarchy {hierarchy_cfg.latent_dim}")
+        if spaces == ("metric", "pca"):
+            raise ValueError("level 2 cannot predict in the PCA latent when level 1 predicts in the metric's "
+                             "embedding (the embedding does not map back); use high_space='metric'")
+        dims = [metric_cfg.dim if space == "metric" else latent_cfg.dim for space in spaces]
+        if [dynamics_cfg.latent_dim, hierarchy_cfg.latent_dim] != dims:
+            raise ValueError(f"latent dims disagree: {spaces[0]} state {dims[0]}, dynamics {dynamics_cfg.latent_dim}; "
+                             f"{spaces[1]} state {dims[1]}, hierarchy {hierarchy_cfg.latent_dim}")
         self.encoder_cfg, self.latent_cfg = encoder_cfg, latent_cfg
         self.dynamics_cfg, self.hierarchy_cfg = dynamics_cfg, hierarchy_cfg
         self.env_name, self.env_id, self.image_size = env_name, env_id or env_name, int(image_size)
@@ -84,8 +89,16 @@ class WorldModel(nn.Module):
         return self.dynamics_cfg.latent_dim
 
     @property
+    def high_latent_dim(self) -> int:
+        return self.hierarchy_cfg.latent_dim
+
+    @property
     def state_space(self) -> str:
         return self.latent_cfg.space
+
+    @property
+    def high_space(self) -> str:
+        return self.latent_cfg.high_space or self.latent_cfg.space
 
     @property
     def code_dim(self) -> int:
@@ -117,14 +130,19 @@ class WorldModel(nn.Module):
         return self.dynamics.rollout(z, d, actions)
 
     @torch.no_grad()
+    def high_state(self, z: torch.Tensor) -> torch.Tensor:
+        """Level-1 states ``(..., Dz)`` -> the level-2 states level 2 predicts in ``(..., Dh)`` (often the same)."""
+        return z if self.high_space == self.state_space else self.metric.state(z)
+
+    @torch.no_grad()
     def high_step(self, z: torch.Tensor, code: torch.Tensor, d: torch.Tensor | None = None) -> torch.Tensor:
-        """k env steps: ``z (N, Dz)``, ``code (N, C)`` -> ``(N, Dz)``."""
+        """k env steps: level-2 states ``z (N, Dh)``, ``code (N, C)`` -> ``(N, Dh)``."""
         z, d = self._expand(z, d, code.shape[0])
         return self.high.predictor(z, d, code)[0]
 
     @torch.no_grad()
     def high_rollout(self, z: torch.Tensor, codes: torch.Tensor, d: torch.Tensor | None = None) -> torch.Tensor:
-        """``z (N, Dz)`` or ``(Dz,)``, ``codes (N, H2, C)`` -> latents every k steps ``(N, H2, Dz)``."""
+        """Level-2 states ``z (N, Dh)`` or ``(Dh,)``, ``codes (N, H2, C)`` -> every k steps ``(N, H2, Dh)``."""
         z, d = self._expand(z, d, codes.shape[0])
         return self.high.predictor.rollout(z, d, codes)
 
@@ -142,6 +160,14 @@ class WorldModel(nn.Module):
         ``cost``: ``"metric"`` (learned temporal distance, in env steps), ``"latent"`` (mean L1 in the state)
         or None (the metric when this model has one, else latent).
         """
+        return self._distance(z, goal, cost, self.state_space)
+
+    @torch.no_grad()
+    def high_distance(self, z: torch.Tensor, goal: torch.Tensor, cost: str | None = None) -> torch.Tensor:
+        """``distance`` between level-2 states (``high_state``'s output)."""
+        return self._distance(z, goal, cost, self.high_space)
+
+    def _distance(self, z: torch.Tensor, goal: torch.Tensor, cost: str | None, space: str) -> torch.Tensor:
         cost = self.default_cost if cost is None else cost
         if cost == "latent":
             return (z - goal).abs().mean(-1)
@@ -150,9 +176,7 @@ class WorldModel(nn.Module):
                 raise IncompatibleCheckpointError(
                     "cost='metric' but this world model has no planning metric; train one with "
                     "`python -m experiments.pretrain stages=[metric] hydra.run.dir=RUN` or use cost=latent")
-            if self.state_space == "metric":
-                return self.metric.state_distance(z, goal)
-            return self.metric.distance(z, goal)
+            return self.metric.state_distance(z, goal) if space == "metric" else self.metric.distance(z, goal)
         raise ValueError(f"unknown planning cost {cost!r}; choose one of {COSTS} (or None for the default)")
 
     @property
@@ -230,5 +254,6 @@ class WorldModel(nn.Module):
 
     def describe(self) -> dict[str, Any]:
         return {"env": self.env_name, "image_size": self.image_size, "action_dim": self.action_dim,
-                "latent_space": self.state_space, "latent_dim": self.latent_dim, "k": self.k, "code_dim": self.code_dim,
+                "latent_space": self.state_space, "latent_dim": self.latent_dim,
+                "high_latent_space": self.high_space, "k": self.k, "code_dim": self.code_dim,
                 "planning_cost": self.default_cost}

@@ -14,6 +14,7 @@ for ``TensorBoardLogger.figure``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -26,18 +27,29 @@ from worldmodel.models.hierarchy import HighLevel
 
 @torch.no_grad()
 def horizon_table(data: LatentTrajectories, dynamics: LatentDynamics, high: HighLevel, *,
-                  multiples: int = 4, max_windows: int = 512, split: str = "holdout") -> dict[str, Any]:
-    """Errors per horizon for level 1, level 2 and no change, plus the verdict of the DONE criterion."""
+                  multiples: int = 4, max_windows: int = 512, split: str = "holdout",
+                  high_data: LatentTrajectories | None = None,
+                  to_high: Callable[[torch.Tensor], torch.Tensor] | None = None) -> dict[str, Any]:
+    """Errors per horizon for level 1, level 2 and no change, plus the verdict of the DONE criterion.
+
+    When level 2 predicts in another space than level 1, ``high_data`` holds the same frames in level 2's
+    space and ``to_high`` maps level-1 states there: all errors are then measured in level 2's space.
+    """
     k = high.cfg.k
     max_h = k * multiples
     starts = torch.as_tensor(data.windows(max_h + 1, split))
     if len(starts) == 0:
         raise ValueError(f"no {split} episode has {max_h + 1} frames for a horizon of {max_h} steps")
     stride = max(1, len(starts) // max_windows)  # evenly spaced windows: deterministic, covers all episodes
-    batch = data.gather(starts[::stride][:max_windows], max_h + 1)
+    picked = starts[::stride][:max_windows]
+    batch = data.gather(picked, max_h + 1)
     z, d, actions = batch["z"], batch["d"], batch["actions"]
+    level1 = dynamics.rollout(z[:, 0], d[:, 0], actions)
+    if high_data is not None and to_high is not None:
+        high_batch = high_data.gather(picked, max_h + 1)
+        z, d, level1 = high_batch["z"], high_batch["d"], to_high(level1)
     target = z[:, 1:]  # (B, max_h, Dz)
-    level1 = (dynamics.rollout(z[:, 0], d[:, 0], actions) - target).abs().mean(dim=(0, 2))
+    level1 = (level1 - target).abs().mean(dim=(0, 2))
     no_change = (z[:, :1] - target).abs().mean(dim=(0, 2))
     chunks = rearrange(actions, "b (j k) a -> (b j) k a", k=k)
     codes = rearrange(high.code.mean_code(chunks), "(b j) c -> b j c", j=multiples)
