@@ -59,8 +59,8 @@ class LatentSettings:
 
     pool: int = 4  # encoder tokens average-pooled to a pool x pool grid
     dim: int = 32  # PCA-projected latent size Dz
-    space: str = "pca"  # what levels 1-2 predict in: pca (z) | metric (the planning metric's embedding of z)
-    high_space: Optional[str] = None  # what level 2 alone predicts in: pca | metric | null (as ``space``)
+    space: str = "pca"  # what level 1 predicts in: pca (z) | metric (the planning metric's embedding of z)
+    high_space: Optional[str] = "metric"  # what level 2 predicts in: metric | pca | null (as ``space``)
     batch_size: int = 256  # frames per encoder call
     holdout_fraction: float = 0.1  # episodes held out for the horizon evaluation
 

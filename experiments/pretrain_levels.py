@@ -7,10 +7,11 @@ measure open-loop error vs horizon (and the metric's correlation with the true d
 and save ``world_model.pt`` in the run directory
 (what ``WorldModel.load(run_dir)`` and ``experiments.plan`` read).
 
-The metric is trained first, on the PCA latents. Levels 1-2 predict in the PCA latent (``latent.space=pca``,
-the default) or in the metric's embedding of it (``latent.space=metric``, ``TemporalMetric.state``), where
-level 2's 32-step predictions err by about a third of doing nothing instead of 0.6 (``summary.json``
-``horizon``) but the final approach to a goal is coarser (README, planning results).
+The metric is trained first, on the PCA latents. Level 1 predicts in the PCA latent (``latent.space=pca``,
+the default: precise near a goal) or in the metric's embedding of it (``latent.space=metric``,
+``TemporalMetric.state``); level 2 in the embedding (``latent.high_space=metric``, the default: its 32-step
+predictions err by about a third of doing nothing there, against 0.6 in the PCA latent; ``summary.json``
+``horizon``, read in level 2's space) or in level 1's latent (``latent.high_space=pca`` or ``null``).
 """
 
 from __future__ import annotations

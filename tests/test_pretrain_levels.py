@@ -45,7 +45,7 @@ def test_default_stages_write_world_model_and_encoder_reuse_trains_levels_only(t
     assert [r["horizon"] for r in rows] == list(range(1, 33)) and "level2" in rows[7]
     wm = WorldModel.load(first)
     assert (wm.env_name, wm.image_size, wm.action_dim, wm.k, wm.latent_dim) == ("pointmass_tworooms", 32, 2, 8, 32)
-    assert wm.state_space == "pca"
+    assert (wm.state_space, wm.high_space, wm.high_latent_dim) == ("pca", "metric", 32)
     wm.check_compatible(envs.make("pointmass_tworooms", image_size=32))
 
     second = tmp_path / "second"
@@ -62,12 +62,11 @@ def test_default_stages_write_world_model_and_encoder_reuse_trains_levels_only(t
     assert embedded.state_space == "metric" and embedded.latent_dim == 16
     assert float(embedded.metric.state_scale) != 1.0
 
-    third = tmp_path / "third"  # level 2 alone in the embedding; its horizon table is read in that space
+    third = tmp_path / "third"  # both levels in the PCA latent
     pretrain(third, tmp_path / "cache", "stages=[metric,dynamics,hierarchy]", f"encoder={first}",
-             "latent.high_space=metric", "metric.dim=16", "metric.steps=20")
-    hybrid = WorldModel.load(third)
-    assert (hybrid.state_space, hybrid.high_space) == ("pca", "metric")
-    assert (hybrid.latent_dim, hybrid.high_latent_dim) == (32, 16)
+             "latent.high_space=pca", "latent.dim=16", "metric.steps=20")
+    pca = WorldModel.load(third)
+    assert (pca.state_space, pca.high_space, pca.latent_dim, pca.high_latent_dim) == ("pca", "pca", 16, 16)
     assert "level2" in json.loads((third / "summary.json").read_text())["horizon"]["rows"][7]
 
 

@@ -8,8 +8,9 @@
     cost = wm.distance(traj[:, -1], goal)        # (N,): the learned metric when the model has one
     cost = wm.distance(traj[:, -1], goal, cost="latent")   # (N,): mean L1 in z
 
-The state ``z`` the levels work in is the PCA latent of the pooled encoder tokens (``latent_cfg.space="pca"``,
-the default) or the planning metric's embedding of it (``"metric"``: ``TemporalMetric.state``).
+The state ``z`` level 1 works in is the PCA latent of the pooled encoder tokens (``latent_cfg.space="pca"``)
+or the planning metric's embedding of it (``"metric"``: ``TemporalMetric.state``). Level 2 works in
+``high_state(z)``: the same, or the embedding when ``latent_cfg.high_space="metric"`` (new pretrain runs).
 
 Saved as one ``torch.save`` file of state dicts and plain-data configs, read back with
 ``torch.load(weights_only=True)``: loading never runs code from the file.
