@@ -4,7 +4,9 @@
     wm.check_compatible(env)
     z = wm.encode(frames)                        # uint8 (B, H, W, 3) -> states (B, Dz)
     traj = wm.rollout(z, actions)                # (N, H, A) -> (N, H, Dz), one env step per entry
-    jumps = wm.high_rollout(z, codes)            # (N, H2, C) -> (N, H2, Dz), k env steps per entry
+    e = wm.high_state(z)                         # level 2's state (B, Dh): z itself, or the metric's embedding
+    jumps = wm.high_rollout(e, codes)            # (N, H2, C) -> (N, H2, Dh), k env steps per entry
+    cost = wm.high_distance(jumps[:, -1], e_goal)  # (N,): the same costs between level-2 states
     cost = wm.distance(traj[:, -1], goal)        # (N,): the learned metric when the model has one
     cost = wm.distance(traj[:, -1], goal, cost="latent")   # (N,): mean L1 in z
 
