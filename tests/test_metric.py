@@ -102,12 +102,15 @@ def test_world_model_save_load_round_trip_keeps_the_metric(tmp_path):
     torch.testing.assert_close(loaded.distance(z, goal, cost="latent"), (z - goal).abs().mean(-1))
 
 
-def make_state_world_model() -> WorldModel:
-    """Levels 1-2 in the metric's 8-d embedding of a 32-d PCA latent, the metric's weights and scale perturbed."""
+def make_embedded_world_model(space: str = "metric", high_space: str | None = None) -> WorldModel:
+    """Level 1 in ``space`` and level 2 in ``high_space`` (None: the same): the 32-d PCA latent or the metric's
+    8-d embedding of it, the metric's weights and scale perturbed."""
     torch.manual_seed(0)
-    wm = WorldModel(get_preset("tiny"), LatentConfig(space="metric"), DynamicsConfig(8, 2), HierarchyConfig(8, 2),
-                    env_name="pointmass_tworooms", env_id="worldmodel/PointMassTwoRooms-v0", image_size=64,
-                    action_low=-1.0, action_high=1.0, metric_cfg=MetricConfig(32, dim=8, hidden=32))
+    dims = [8 if name == "metric" else 32 for name in (space, high_space or space)]
+    wm = WorldModel(get_preset("tiny"), LatentConfig(space=space, high_space=high_space), DynamicsConfig(dims[0], 2),
+                    HierarchyConfig(dims[1], 2), env_name="pointmass_tworooms",
+                    env_id="worldmodel/PointMassTwoRooms-v0", image_size=64, action_low=-1.0, action_high=1.0,
+                    metric_cfg=MetricConfig(32, dim=8, hidden=32))
     with torch.no_grad():
         for p in wm.metric.parameters():
             p.add_(torch.randn_like(p))
@@ -116,7 +119,7 @@ def make_state_world_model() -> WorldModel:
 
 
 def test_metric_state_space_encodes_to_the_embedding_and_keeps_the_distance(tmp_path):
-    wm = make_state_world_model()
+    wm = make_embedded_world_model()
     assert wm.state_space == "metric" and wm.latent_dim == 8 and wm.describe()["latent_space"] == "metric"
     assert float(wm.metric.state_scale) != 1.0
     frames = np.random.default_rng(0).integers(0, 255, (4, 64, 64, 3), dtype=np.uint8)
@@ -146,21 +149,8 @@ def test_metric_state_space_needs_a_metric_and_matching_level_dims():
                    HierarchyConfig(32, 2), **common)
 
 
-def make_hybrid_world_model() -> WorldModel:
-    """Level 1 in the 32-d PCA latent, level 2 in the metric's 8-d embedding of it."""
-    torch.manual_seed(0)
-    wm = WorldModel(get_preset("tiny"), LatentConfig(high_space="metric"), DynamicsConfig(32, 2),
-                    HierarchyConfig(8, 2), env_name="pointmass_tworooms", env_id="worldmodel/PointMassTwoRooms-v0",
-                    image_size=64, action_low=-1.0, action_high=1.0, metric_cfg=MetricConfig(32, dim=8, hidden=32))
-    with torch.no_grad():
-        for p in wm.metric.parameters():
-            p.add_(torch.randn_like(p))
-    wm.metric.fit_state_scale(torch.randn(64, 32))
-    return wm
-
-
 def test_level_2_in_the_embedding_reads_level_1_latents_through_high_state(tmp_path):
-    wm = make_hybrid_world_model()
+    wm = make_embedded_world_model("pca", "metric")
     assert (wm.state_space, wm.high_space, wm.latent_dim, wm.high_latent_dim) == ("pca", "metric", 32, 8)
     z = torch.randn(5, 32)
     high = wm.high_state(z)
@@ -183,7 +173,7 @@ def test_hierarchical_agent_plans_level_2_in_its_own_space():
 
     env = ImageEnv()
     obs, info = env.reset()
-    wm = make_hybrid_world_model()
+    wm = make_embedded_world_model("pca", "metric")
     agent = make_agent("hierarchical", env, world_model=wm, seed=0, reach=-1.0, samples=16, iterations=1,
                        elites=4, high_samples=16, high_iterations=1, high_elites=4)
     agent.reset(obs, info)
