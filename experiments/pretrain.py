@@ -76,15 +76,12 @@ def main(cfg: DictConfig) -> None:
     from worldmodel.training.distributed import cleanup, init_distributed
     from worldmodel.training.summary import write_summary
     from worldmodel.training.video_stage import VideoStageConfig, train_video_stage, uses_bf16
+    from worldmodel.world_model import state_spaces
 
     unknown = [s for s in cfg.stages if s not in KNOWN_STAGES]
     if unknown:
         raise ValueError(f"unknown stage(s) {unknown}; choose from {list(KNOWN_STAGES)}")
-    for key in ("space", "high_space"):
-        if cfg.latent[key] not in ("metric", "pca") and not (key == "high_space" and cfg.latent[key] is None):
-            raise ValueError(f"unknown latent.{key} {cfg.latent[key]!r}; choose metric or pca")
-    if (cfg.latent.space, cfg.latent.high_space) == ("metric", "pca"):
-        raise ValueError("latent.space=metric needs latent.high_space=metric (the embedding does not map back to pca)")
+    state_spaces(cfg.latent.space, cfg.latent.high_space)  # fail before the video stage, not after it
     if cfg.device not in ("cpu", "cuda"):
         raise ValueError(f"device must be cpu or cuda, got {cfg.device!r}")
     if cfg.device == "cuda" and not torch.cuda.is_available():

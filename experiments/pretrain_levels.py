@@ -77,7 +77,7 @@ def run_latent_stages(cfg: DictConfig, out: Path, summary: dict) -> None:
     from worldmodel.training.metric_stage import MetricStageConfig, train_frames, train_metric_stage
     from worldmodel.training.summary import write_summary
     from worldmodel.training.tb import TensorBoardLogger
-    from worldmodel.world_model import WORLD_MODEL_FILE, WorldModel
+    from worldmodel.world_model import WORLD_MODEL_FILE, WorldModel, state_spaces
 
     started = time.perf_counter()
     encoder_path = find_encoder(cfg, out)
@@ -88,9 +88,9 @@ def run_latent_stages(cfg: DictConfig, out: Path, summary: dict) -> None:
                                         cache_dir=Path(cfg.cache_dir) / "trajectories",
                                         workers=data_cfg.render_workers)
     latent = cfg.latent
-    high_space = latent.high_space or latent.space
+    space, high_space = state_spaces(latent.space, latent.high_space)
     head = LatentHead(encoder, LatentConfig(pool=latent.pool, dim=latent.dim, batch_size=latent.batch_size,
-                                            space=latent.space, high_space=high_space))
+                                            space=space, high_space=high_space))
     data, latent_record = prepare_latents(head, trajectories, holdout_fraction=latent.holdout_fraction)
     latent_record["encoder"] = str(encoder_path)
     summary["latents"] = latent_record
@@ -107,18 +107,19 @@ def run_latent_stages(cfg: DictConfig, out: Path, summary: dict) -> None:
     else:  # optional: without it the planners fall back to the L1 latent distance
         metric = _latest_model(out, "metric", lambda c: TemporalMetric(MetricConfig(
             data.z.shape[1], dim=c["dim"], hidden=c["hidden"], layers=c["layers"])), optional=True)
-        if metric is None and "metric" in (latent.space, high_space):
+        if metric is None and "metric" in (space, high_space):
             raise FileNotFoundError(f"the levels predict in the planning metric's embedding (latent.space or "
                                     f"latent.high_space = metric), but {out / 'checkpoints' / 'metric'} holds no "
                                     "metric; add metric to stages or use latent.space=pca latent.high_space=pca")
     spaces = {"pca": data}
-    if "metric" in (latent.space, high_space):  # fit the embedding's scale, re-express the latents in it
+    records = {"pca": {**record, "state_space": "pca"}}  # a level in the embedding also depends on the metric
+    if "metric" in (space, high_space):  # fit the embedding's scale, re-express the latents in it
         metric.fit_state_scale(data.z[train_frames(data)])
         with torch.no_grad():
             spaces["metric"] = LatentTrajectories.build(metric.state(data.z), data.actions, data.episode_starts,
                                                         latent.holdout_fraction)
-        record["state_hash"] = state_dict_hash(metric)
-    states, high_states = spaces[latent.space], spaces[high_space]
+        records["metric"] = {**record, "state_space": "metric", "state_hash": state_dict_hash(metric)}
+    states, high_states = spaces[space], spaces[high_space]
 
     dyn_cfg = DynamicsStageConfig(**OmegaConf.to_container(cfg.dynamics))
     dyn_cfg.rollout = min(dyn_cfg.rollout, longest - 1)
@@ -127,7 +128,7 @@ def run_latent_stages(cfg: DictConfig, out: Path, summary: dict) -> None:
     if "dynamics" in cfg.stages:
         t0 = time.perf_counter()
         dynamics, dyn_summary = train_dynamics_stage(states, dyn_cfg, run_dir=out, seed=cfg.seed,
-                                                     resume=cfg.resume, record={**record, "state_space": latent.space})
+                                                     resume=cfg.resume, record=records[space])
         summary["dynamics"] = {**dyn_summary, "seconds": time.perf_counter() - t0}
     else:
         dynamics = _latest_model(out, "dynamics", lambda c: LatentDynamics(DynamicsConfig(
@@ -135,7 +136,7 @@ def run_latent_stages(cfg: DictConfig, out: Path, summary: dict) -> None:
     if "hierarchy" in cfg.stages:
         t0 = time.perf_counter()
         high, high_summary = train_hierarchy_stage(high_states, high_cfg, run_dir=out, seed=cfg.seed, resume=cfg.resume,
-                                                   record={**record, "state_space": high_space})
+                                                   record=records[high_space])
         summary["hierarchy"] = {**high_summary, "seconds": time.perf_counter() - t0}
     else:
         high = _latest_model(out, "hierarchy", lambda c: HighLevel(HierarchyConfig(
@@ -214,13 +215,13 @@ def evaluate_basin(world_model, env, seed: int, cell: float = 0.1, goals: int = 
     axis, free = free_grid(env.is_free, cell=cell)
     cells = np.argwhere(free)
     frames = np.stack([env.render_at(axis[c]) for c in cells])
-    z = torch.cat([world_model.encode(frames[i:i + 256]) for i in range(0, len(frames), 256)])
+    pca = torch.cat([world_model.head(frames[i:i + 256]) for i in range(0, len(frames), 256)])
+    z = world_model.latent_state(pca)  # the levels' state, from the one encoding
     path = np.stack([distance_field(free, tuple(c), cell)[cells[:, 0], cells[:, 1]] for c in cells])
     picked = np.random.default_rng(seed).choice(len(cells), min(goals, len(cells)), replace=False)
     with torch.no_grad():
         costs = {name: np.stack([world_model.distance(z, z[g], cost=name).float().numpy() for g in picked])
                  for name in ("latent", "metric")}
-        pca = torch.cat([world_model.head(frames[i:i + 256]) for i in range(0, len(frames), 256)])
         pca_cost = np.stack([(pca - pca[g]).abs().mean(-1).numpy() for g in picked])
     result = {f"{r:g} m": {name: descent_success(c, path, picked, r, tolerance=1.5 * cell) for name, c in costs.items()}
               for r in reaches}

@@ -43,21 +43,29 @@ COSTS = ("latent", "metric")  # planning costs: mean L1 in z | the learned tempo
 STATE_SPACES = ("pca", "metric")
 
 
+def state_spaces(space: str, high_space: str | None) -> tuple[str, str]:
+    """The (level 1, level 2) state spaces of ``latent.space`` / ``latent.high_space`` (None: as level 1);
+    raises ValueError, naming the fix, for a space we do not know or a pair that cannot work."""
+    spaces = (space, high_space or space)
+    for name in spaces:
+        if name not in STATE_SPACES:
+            raise ValueError(f"unknown latent space {name!r} (latent.space, latent.high_space); "
+                             f"choose one of {STATE_SPACES}")
+    if spaces == ("metric", "pca"):
+        raise ValueError("level 2 cannot predict in the PCA latent when level 1 predicts in the metric's "
+                         "embedding (the embedding does not map back); use latent.high_space=metric")
+    return spaces
+
+
 class WorldModel(nn.Module):
     def __init__(self, encoder_cfg: VideoViTConfig, latent_cfg: LatentConfig, dynamics_cfg: DynamicsConfig,
                  hierarchy_cfg: HierarchyConfig, *, env_name: str, image_size: int, action_low, action_high,
                  env_id: str | None = None, action_space: str = "chunk_code",
                  metric_cfg: MetricConfig | None = None):
         super().__init__()
-        spaces = (latent_cfg.space, latent_cfg.high_space or latent_cfg.space)
-        for space in spaces:
-            if space not in STATE_SPACES:
-                raise ValueError(f"unknown latent space {space!r}; choose one of {STATE_SPACES}")
+        spaces = state_spaces(latent_cfg.space, latent_cfg.high_space)
         if "metric" in spaces and metric_cfg is None:
             raise ValueError("latent space 'metric' needs a planning metric (metric_cfg)")
-        if spaces == ("metric", "pca"):
-            raise ValueError("level 2 cannot predict in the PCA latent when level 1 predicts in the metric's "
-                             "embedding (the embedding does not map back); use high_space='metric'")
         dims = [metric_cfg.dim if space == "metric" else latent_cfg.dim for space in spaces]
         if [dynamics_cfg.latent_dim, hierarchy_cfg.latent_dim] != dims:
             raise ValueError(f"latent dims disagree: {spaces[0]} state {dims[0]}, dynamics {dynamics_cfg.latent_dim}; "
@@ -118,8 +126,12 @@ class WorldModel(nn.Module):
             raise IncompatibleCheckpointError(
                 f"world model for {self.env_name} expects {self.image_size}x{self.image_size} frames, "
                 f"got {tuple(frames.shape[1:3])}")
-        z = self.head(frames)
-        return self.metric.state(z) if self.state_space == "metric" else z
+        return self.latent_state(self.head(frames))
+
+    @torch.no_grad()
+    def latent_state(self, pca: torch.Tensor) -> torch.Tensor:
+        """PCA latents ``(..., latent_cfg.dim)`` (``head``'s output) -> level-1 states ``(..., Dz)``."""
+        return self.metric.state(pca) if self.state_space == "metric" else pca
 
     @torch.no_grad()
     def step(self, z: torch.Tensor, a: torch.Tensor, d: torch.Tensor | None = None) -> torch.Tensor:
