@@ -2,14 +2,14 @@
 
 One observation ``(H, W, 3) uint8`` is resized to the encoder's resolution if needed, normalised,
 repeated to one tubelet and encoded into
-``(h*w, D)`` patch tokens (64 x 192 for the tiny preset); the tokens are average-pooled to a coarse
-``pool x pool`` grid and flattened (``pool*pool*D``), then a fixed linear projection fitted once by PCA
-on the training frames maps them to ``Dz`` dims (32 by default), scaled so the average dim has unit
-variance. PCA keeps the directions that vary most across the data (for the point mass: where the ball
-is) and makes planning cheap: CEM with 256 samples x horizon 10 runs in tens of ms on a CPU.
+``(h*w, D)`` patch tokens (64 x 192 for the tiny preset); the tokens are average-pooled to a
+``pool x pool`` grid (``pool=None``: the whole token grid, the pretrain default) and flattened
+(``pool*pool*D``), then a fixed linear projection fitted once by PCA on the training frames maps them to
+``Dz`` dims (64 in pretrain), scaled so the average dim has unit variance. PCA keeps the directions that vary
+most across the data (for the point mass: where the ball is) and makes planning cheap.
 
 Pooled features of a whole ``TrajectoryDataset`` are cached on disk next to the dataset, keyed by
-``(encoder hash, dataset hash, pool)``; the PCA is fitted from the cache in a second.
+``(encoder hash, dataset hash, pool)``; the PCA is fitted from the cache in seconds.
 """
 
 from __future__ import annotations
@@ -30,10 +30,12 @@ from worldmodel.data.transforms import normalize
 
 log = logging.getLogger(__name__)
 
+EXACT_PCA_FEATURES = 4096  # above this many pooled features the PCA is fitted by a randomised low-rank SVD
+
 
 @dataclass(frozen=True)
 class LatentConfig:
-    pool: int = 4  # pooled grid side (tokens averaged into pool x pool cells)
+    pool: int | None = 4  # pooled grid side (tokens averaged into pool x pool cells); None: the whole token grid
     dim: int = 32  # Dz after the PCA projection
     batch_size: int = 256  # frames per encoder call when encoding a dataset
     # The state levels 1-2 predict and plan in: "pca" (the latent above) or "metric" (the planning metric's
@@ -71,13 +73,15 @@ class LatentHead(nn.Module):
         self.encoder = encoder.eval().requires_grad_(False)
         self.cfg = cfg
         _, h, w = encoder.grid
-        if h % cfg.pool or w % cfg.pool:
-            raise ValueError(f"latent pool {cfg.pool} must divide the token grid {h}x{w}")
-        features = cfg.pool * cfg.pool * encoder.width
+        self.pool = h if cfg.pool is None else int(cfg.pool)  # the encoder's token grid is square
+        if h % self.pool or w % self.pool:
+            raise ValueError(f"latent pool {cfg.pool} must divide the encoder's token grid {h}x{w}; set latent.pool "
+                             f"to a divisor of {h}, or to null for the whole grid")
+        features = self.pool * self.pool * encoder.width
         if cfg.dim > features:
             raise ValueError(f"latent dim {cfg.dim} exceeds the pooled feature size {features}")
         self.register_buffer("mean", torch.zeros(features))
-        self.register_buffer("projection", torch.eye(features)[:, : cfg.dim].clone())  # (F, Dz)
+        self.register_buffer("projection", torch.eye(features, cfg.dim))  # (F, Dz)
 
     @property
     def dim(self) -> int:
@@ -100,7 +104,7 @@ class LatentHead(nn.Module):
         tokens = self.encoder(clips)  # (B, h*w, D)
         _, h, w = self.encoder.grid
         grid = rearrange(tokens, "b (h w) d -> b d h w", h=h, w=w)
-        cells = nn.functional.adaptive_avg_pool2d(grid, self.cfg.pool)
+        cells = nn.functional.adaptive_avg_pool2d(grid, self.pool)
         return rearrange(cells, "b d p q -> b (p q d)")
 
     def project(self, pooled: torch.Tensor) -> torch.Tensor:
@@ -117,14 +121,20 @@ class LatentHead(nn.Module):
         """Fit mean and PCA projection on pooled features ``(N, F)``; returns explained-variance stats."""
         x = pooled.double()
         mean = x.mean(0)
-        cov = torch.cov((x - mean).T)
-        eigvals, eigvecs = torch.linalg.eigh(cov)  # ascending
-        eigvals, eigvecs = eigvals.flip(0).clamp_min(0), eigvecs.flip(1)
-        top = eigvals[: self.cfg.dim]
+        centred = x - mean
+        total = centred.pow(2).sum() / max(1, x.shape[0] - 1)  # the trace of the covariance
+        if x.shape[1] <= EXACT_PCA_FEATURES:
+            eigvals, eigvecs = torch.linalg.eigh(torch.cov(centred.T))  # ascending
+            top, vectors = eigvals.flip(0).clamp_min(0)[: self.cfg.dim], eigvecs.flip(1)[:, : self.cfg.dim]
+        else:  # an F x F eigendecomposition takes minutes here; the top dims' subspace converges in a few passes
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(0)
+                _, singular, v = torch.svd_lowrank(centred, q=self.cfg.dim + 32, niter=6)
+            top, vectors = singular[: self.cfg.dim].pow(2) / max(1, x.shape[0] - 1), v[:, : self.cfg.dim]
         scale = top.mean().sqrt().clamp_min(1e-12)  # average latent dim gets unit variance
         self.mean.copy_(mean.float())
-        self.projection.copy_((eigvecs[:, : self.cfg.dim] / scale).float())
-        return {"explained_variance": float(top.sum() / eigvals.sum().clamp_min(1e-12)),
+        self.projection.copy_((vectors / scale).float())
+        return {"explained_variance": float(top.sum() / total.clamp_min(1e-12)),
                 "latent_dim": self.cfg.dim, "pooled_dim": int(x.shape[1])}
 
 
@@ -142,7 +152,7 @@ def cached_pooled(head: LatentHead, dataset, cache_dir: str | os.PathLike | None
     The key covers the encoder weights, the dataset and the pooling, so a new encoder or new data
     never reads a stale cache. ``cache_dir=None`` computes without caching.
     """
-    key = f"{state_dict_hash(head.encoder)}-{dataset_hash(dataset)}-p{head.cfg.pool}"
+    key = f"{state_dict_hash(head.encoder)}-{dataset_hash(dataset)}-p{head.pool}"
     path = Path(cache_dir) / f"latents-{key}.npy" if cache_dir is not None else None
     if path is not None and path.is_file():
         try:
