@@ -9,10 +9,9 @@ Every env step:
    within ``reach`` (planning-cost units; by default level 1's horizon as a metric distance when the cost is
    the learned temporal metric), the goal itself is the subgoal and level 2 is skipped: a predicted latent k
    steps ahead would overshoot or circle a goal that level 1 can reach on its own. The metric is only a lower
-   bound on env steps, and the default tworooms one sits far below it (frames 10 exploration steps apart
-   measure 1.95, median over held-out episodes: ``metric_steps`` in the pretrain summary), so this default
-   hands over early. Handing over at that calibrated 1.95 instead measured 62% against the default's 66%
-   (50 episodes, ``+agent.params.reach=1.95``), and in the maze at its calibrated 3.11, 22% against 30%.
+   bound on env steps (``metric_steps`` in the pretrain summary: the metric distance of held-out frames h
+   exploration steps apart), so this default hands over early; handing over later, at the metric's median for
+   10 steps, planned worse in both pointmass mazes (README).
 2. level 1: CEM over ``k`` actions with ``WorldModel.rollout`` toward the subgoal (plus ``goal_weight``
    times the distance to the final goal), seeded by ``decode_chunk`` of the first code when
    ``use_decoder``; the first action is executed.
@@ -22,9 +21,9 @@ Both plans are warm-started from the previous step. After each ``act`` the attri
 ahead: ``high_horizon * k``, else the level-1 horizon), ``imagined`` ``(k, Dz)`` (level 1's planned trajectory),
 ``imagined_high`` ``(high_horizon, Dh)``, ``subgoal`` ``(Dh,)``, ``goal`` ``(Dz,)`` and ``low_cost``.
 
-Level 2 plans in its own state (``WorldModel.high_state``): level 1's latent, or with
-``latent.high_space=metric`` the planning metric's embedding of it, where its 32-step predictions are
-faithful; level 1 then reaches for the subgoal through ``high_state`` of its predicted latents.
+Level 2 plans in its own state (``WorldModel.high_state``): level 1's state (by default both are the planning
+metric's embedding), or with ``latent.space=pca latent.high_space=metric`` the embedding of level 1's PCA
+latent; level 1 then reaches for the subgoal through ``high_state`` of its predicted latents.
 """
 
 from __future__ import annotations

@@ -57,10 +57,12 @@ class DataConfig:
 class LatentSettings:
     """The compact state latent levels 1 and 2 work in (``worldmodel.latents``)."""
 
-    pool: int = 4  # encoder tokens average-pooled to a pool x pool grid
-    dim: int = 32  # PCA-projected latent size Dz
-    space: str = "pca"  # what level 1 predicts in: pca (z) | metric (the planning metric's embedding of z)
-    high_space: Optional[str] = "metric"  # what level 2 predicts in: metric | pca | null (as ``space``)
+    # Encoder tokens average-pooled to a pool x pool grid; null keeps the whole token grid (8 x 8 for the tiny
+    # preset). Pooling it to 4 x 4 blurs where the ball is to about the pointmass success radius (README).
+    pool: Optional[int] = None
+    dim: int = 64  # PCA-projected latent size Dz
+    space: str = "metric"  # what level 1 predicts in: metric (the planning metric's embedding of z) | pca (z)
+    high_space: Optional[str] = None  # what level 2 predicts in: metric | pca | null (as ``space``)
     batch_size: int = 256  # frames per encoder call
     holdout_fraction: float = 0.1  # episodes held out for the horizon evaluation
 

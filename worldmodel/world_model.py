@@ -10,9 +10,10 @@
     cost = wm.distance(traj[:, -1], goal)        # (N,): the learned metric when the model has one
     cost = wm.distance(traj[:, -1], goal, cost="latent")   # (N,): mean L1 in z
 
-The state ``z`` level 1 works in is the PCA latent of the pooled encoder tokens (``latent_cfg.space="pca"``)
-or the planning metric's embedding of it (``"metric"``: ``TemporalMetric.state``). Level 2 works in
-``high_state(z)``: the same, or the embedding when ``latent_cfg.high_space="metric"`` (new pretrain runs).
+The state ``z`` level 1 works in is the planning metric's embedding of the PCA latent of the encoder tokens
+(``latent_cfg.space="metric"``: ``TemporalMetric.state``, new pretrain runs) or that PCA latent itself
+(``"pca"``). Level 2 works in ``high_state(z)``: the same, or the embedding when level 1 is in the PCA latent
+and ``latent_cfg.high_space="metric"``.
 
 Saved as one ``torch.save`` file of state dicts and plain-data configs, read back with
 ``torch.load(weights_only=True)``: loading never runs code from the file.
