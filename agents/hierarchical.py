@@ -11,7 +11,7 @@ Every env step:
    steps ahead would overshoot or circle a goal that level 1 can reach on its own. The metric is only a lower
    bound on env steps (``metric_steps`` in the pretrain summary: the metric distance of held-out frames h
    exploration steps apart), so this default hands over early; handing over later, at the metric's median for
-   10 steps, planned worse in both pointmass mazes (README).
+   10 steps, planned worse in both pointmass mazes (`docs/planning_history.md`).
 2. level 1: CEM over ``k`` actions with ``WorldModel.rollout`` toward the subgoal (plus ``goal_weight``
    times the distance to the final goal), seeded by ``decode_chunk`` of the first code when
    ``use_decoder``; the first action is executed.
