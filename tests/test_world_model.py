@@ -13,7 +13,7 @@ import torch
 
 from worldmodel.errors import IncompatibleCheckpointError
 from worldmodel.evaluation.horizon import format_table, horizon_table
-from worldmodel.latents import LatentConfig, LatentHead, LatentTrajectories, cached_pooled
+from worldmodel.latents import EXACT_PCA_FEATURES, LatentConfig, LatentHead, LatentTrajectories, cached_pooled
 from worldmodel.models import VideoEncoder, get_preset
 from worldmodel.models.dynamics import DynamicsConfig
 from worldmodel.models.hierarchy import HierarchyConfig
@@ -99,6 +99,25 @@ def test_latent_cache_is_reused_and_keyed_by_encoder(tmp_path):
     other = LatentHead(VideoEncoder(get_preset("tiny", **ENC)), LatentConfig(pool=2, dim=8))
     cached_pooled(other, ds, tmp_path)
     assert len(list(tmp_path.glob("latents-*.npy"))) == 2
+
+
+def test_whole_grid_latent_pca_matches_the_exact_one():
+    """Above EXACT_PCA_FEATURES the PCA is a randomised low-rank SVD: same subspace and variance as exact."""
+    head = LatentHead(VideoEncoder(get_preset("tiny", **{**ENC, "width": 320})), LatentConfig(pool=None, dim=8))
+    assert head.pool == 4 and head.mean.numel() == 4 * 4 * 320 > EXACT_PCA_FEATURES
+    rng = np.random.default_rng(0)
+    scales = np.geomspace(10.0, 1.0, 12)[None, :]  # a clear spectrum over 12 directions, plus noise
+    pooled = (rng.normal(size=(400, 12)) * scales) @ rng.normal(size=(12, 5120)) + 0.05 * rng.normal(size=(400, 5120))
+    stats = head.fit(torch.as_tensor(pooled, dtype=torch.float32))
+    centred = pooled - pooled.mean(0)
+    _, singular, vt = np.linalg.svd(centred, full_matrices=False)
+    exact = vt[:8].T  # (F, 8)
+    fitted = head.projection.double().numpy()
+    fitted /= np.linalg.norm(fitted, axis=0, keepdims=True)
+    overlap = np.linalg.svd(exact.T @ fitted, compute_uv=False)  # cosines of the principal angles
+    assert overlap.min() > 0.999
+    assert stats["explained_variance"] == pytest.approx((singular[:8] ** 2).sum() / (singular ** 2).sum(), rel=1e-3)
+    assert stats["pooled_dim"] == 5120
 
 
 def test_dynamics_rollout_loss_decreases_and_beats_no_change(tmp_path):
