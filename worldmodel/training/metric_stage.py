@@ -27,7 +27,7 @@ from worldmodel.training.dynamics_stage import LatentStageConfig, train_latent_m
 
 @dataclass
 class MetricStageConfig(LatentStageConfig):
-    steps: int = 4000  # 1000 left the 64-d pool-8 latents' metric at geodesic Spearman 0.80 (tworooms)
+    steps: int = 4000  # tworooms, 64-d whole-grid latents: 1000 steps gave geodesic Spearman 0.91, 4000 give 0.98
     batch_size: int = 512
     weight_decay: float = 0.0
     grad_clip: float = 10.0
