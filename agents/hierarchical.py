@@ -4,8 +4,11 @@ Every env step:
 
 1. level 2: CEM over ``high_horizon`` codes (sampled around the ``N(0, I)`` prior, kept in
    ``[-code_bound, code_bound]``) rolled out with ``WorldModel.high_rollout``, cost
-   ``d(z_end, z_goal) + running_weight * mean_j d(z_j, z_goal)``: a long look-ahead (``high_horizon * k``
-   env steps) at the price of a few jumps. The first predicted latent is the subgoal; once the goal is
+   ``d(z_end, z_goal) + high_running_weight * mean_j d(z_j, z_goal)``: a long look-ahead (``high_horizon * k``
+   env steps) at the price of a few jumps. The running term is weighted like the final one (1.0) because only
+   the first jump is ever carried out: with little weight on it (0.1), level 2 can keep choosing plans whose
+   first subgoal stays put while a later, optimistic jump lands on the goal, and the ball waits by a wall for
+   the rest of the episode (`docs/planning_history.md`). The first predicted latent is the subgoal; once the goal is
    within ``reach`` (planning-cost units; by default level 1's horizon as a metric distance when the cost is
    the learned temporal metric), the goal itself is the subgoal and level 2 is skipped: a predicted latent k
    steps ahead would overshoot or circle a goal that level 1 can reach on its own. The metric is only a lower
@@ -51,7 +54,8 @@ class HierarchicalAgent(LatentAgentBase):
         high_warm_std: sampling std around the previous code plan.
         horizon, samples, iterations, elites: level-1 budget (``horizon=None`` means k).
         warm_std: level-1 sampling std around its seed plan.
-        running_weight: weight of mean distances along a plan (both levels).
+        running_weight: level 1's weight of the mean distance along its plan.
+        high_running_weight: level 2's weight of the mean distance along its plan.
         goal_weight: level 1 also pays this times its final distance to the goal latent.
         use_decoder: seed level 1 with the action chunk decoded from the first planned code.
         reach: hand over to level 1 alone when the planning distance to the goal is at most this; None: the
@@ -63,7 +67,8 @@ class HierarchicalAgent(LatentAgentBase):
                  code_bound: float = 3.0, high_warm_std: float = 0.7, horizon: int | None = None,
                  samples: int = 128, iterations: int = 3, elites: int = 16, warm_std: float = 0.5,
                  min_std: float = 0.05, temperature: float = 0.1, running_weight: float = 0.1,
-                 goal_weight: float = 0.0, use_decoder: bool = True, reach: float | None = None,
+                 high_running_weight: float = 1.0, goal_weight: float = 0.0, use_decoder: bool = True,
+                 reach: float | None = None,
                  cost: str | None = None, seed: int = 0, check_env: bool = True):
         super().__init__(env, world_model, seed, check_env, cost)
         self.high_distance = partial(world_model.high_distance, cost=self.cost)
@@ -80,6 +85,7 @@ class HierarchicalAgent(LatentAgentBase):
                 raise ValueError(f"hierarchical {label} must be >= 1, got {value}")
         self.code_bound, self.high_warm_std, self.warm_std = float(code_bound), high_warm_std, warm_std
         self.running_weight, self.goal_weight = float(running_weight), float(goal_weight)
+        self.high_running_weight = float(high_running_weight)
         self.use_decoder = bool(use_decoder)
         if reach is None:
             reach = float(self.horizon) if self.cost == "metric" else 0.0
@@ -144,7 +150,7 @@ class HierarchicalAgent(LatentAgentBase):
         wm = self.wm
 
         def high_cost(codes: torch.Tensor) -> torch.Tensor:
-            return trajectory_cost(wm.high_rollout(z, codes, d), goal, self.running_weight, self.high_distance)
+            return trajectory_cost(wm.high_rollout(z, codes, d), goal, self.high_running_weight, self.high_distance)
 
         high = self._high_planner(
             high_cost, -self.code_bound, self.code_bound, horizon=self.high_horizon, action_dim=self.code_dim,

@@ -105,3 +105,30 @@ def test_hierarchical_hands_over_to_level_1_when_the_goal_is_within_reach(world_
     assert torch.equal(near.diagnostics["subgoal"], near.diagnostics["goal"])
     # no metric in this model: the default reach is 0 in latent L1, so only the goal image itself hands over
     assert make_agent("hierarchical", env, world_model=world_model).reach == 0.0
+
+
+def test_hierarchical_level_2_heads_for_the_goal_with_its_first_jump(world_model, monkeypatch):
+    """On a level 2 whose codes add up (z_j = z + the first j codes summed, @ P), every order of the same codes
+    ends on the goal. Only the running term (``high_running_weight``, default 1) asks the first jump, the one
+    carried out, to head there; without it the plan may leave the progress to later jumps, forever."""
+    env = ImageEnv()
+    obs, info = env.reset()
+    generator = torch.Generator().manual_seed(0)
+    projection = torch.randn(world_model.code_dim, 32, generator=generator)
+    monkeypatch.setattr(world_model, "high_rollout", lambda z, codes, d=None: z + codes.cumsum(dim=1) @ projection)
+    step = 0.7 * torch.where(torch.rand(world_model.code_dim, generator=generator) < 0.5, -1.0, 1.0)
+    gaps = {}
+    for weight in (0.0, None):
+        options = {} if weight is None else {"high_running_weight": weight}
+        # a budget that lets CEM settle: the test is about what the cost prefers, not about the default budget
+        agent = make_agent("hierarchical", env, world_model=world_model, seed=3, high_samples=256,
+                           high_iterations=8, **options)
+        agent.reset(obs, info)
+        z = world_model.encode(obs)[0]
+        agent.goal = z + (4 * step) @ projection  # four jumps of 0.7, or one of 2.8 inside code_bound 3
+        agent.act(obs)
+        start = (z - agent.goal).abs().mean()
+        gaps[weight] = [float((s - agent.goal).abs().mean() / start) for s in agent.diagnostics["imagined_high"]]
+    assert gaps[None][0] < 0.8 * gaps[0.0][0], gaps
+    assert np.mean(gaps[None]) < 0.7 * np.mean(gaps[0.0]), gaps
+    assert max(gaps[0.0][-1], gaps[None][-1]) < 0.1, gaps  # both plans end at the goal
