@@ -174,6 +174,7 @@ def run_latent_stages(cfg: DictConfig, out: Path, summary: dict) -> None:
         if hasattr(env.unwrapped, "render_at"):
             summary["cost_basin"], summary["cost_profile"] = evaluate_basin(world_model, env.unwrapped, seed=cfg.seed)
             summary["position_resolution"] = evaluate_resolution(world_model, env.unwrapped, seed=cfg.seed)
+            summary["cost_smoothness"] = evaluate_smoothness(world_model, env.unwrapped, seed=cfg.seed)
     path = world_model.save(out / WORLD_MODEL_FILE)
     summary["world_model"] = {"path": str(path), **world_model.describe(), "encoder_record": encoder_record,
                               "latent_stages_seconds": time.perf_counter() - started}
@@ -260,4 +261,18 @@ def evaluate_resolution(world_model, env, seed: int, cell: float = 0.04) -> dict
               for name, z in states.items()}
     log.info("nearest-neighbour position error of the states, median / p90 (m): %s",
              "; ".join(f"{n} {v['median']:.3f} / {v['p90']:.3f}" for n, v in result.items()))
+    return result
+
+
+def evaluate_smoothness(world_model, env, seed: int, pairs: int = 1500, move: float = 0.01) -> dict:
+    """``worldmodel.evaluation.smoothness`` for the planning cost: its reading between frames rendered with the
+    ball at ``pairs`` free positions and ``move`` metres away from each."""
+    from worldmodel.evaluation.smoothness import jump_summary, nearby_pairs
+
+    starts, ends = nearby_pairs(lambda p: env.is_free(p, margin=0.0), pairs, move, seed=seed)
+    states = [world_model.latent_state(encode_positions(world_model, env, p)) for p in (starts, ends)]
+    result = jump_summary(world_model.distance(*states).numpy())
+    log.info("planning cost between frames %.0f cm apart: median %.2f, p99 %.2f, max %.1f; over 1: %.1f%%, "
+             "over 3: %.2f%%", 100 * move, result["median"], result["p99"], result["max"], 100 * result["over_1"],
+             100 * result["over_3"])
     return result

@@ -262,6 +262,9 @@ def test_pretrain_metric_stage_end_to_end_saves_the_metric_and_its_correlation(t
     assert set(profile) == {"latent", "metric", "pca"}
     assert all(set(row) == {"0.1 m", "0.5 m", "1 m", "2 m"} for row in profile.values())
     assert all(v is None or v > 0 for row in profile.values() for v in row.values())
+    jumps = summary["cost_smoothness"]
+    assert set(jumps) == {"median", "p99", "max", "over_1", "over_3"}
+    assert 0 <= jumps["median"] <= jumps["p99"] <= jumps["max"] and 0 <= jumps["over_3"] <= jumps["over_1"] <= 1
     wm = WorldModel.load(run)
     assert wm.metric is not None and wm.default_cost == "metric"
     # re-running the levels without the metric stage keeps the metric trained in this run
