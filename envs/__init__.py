@@ -1,7 +1,8 @@
 """Goal-conditioned MuJoCo environments from pixels, registered with gymnasium under ``worldmodel/``.
 
 ``make(name)`` takes a Hydra name (``pointmass_open``, ``pointmass_tworooms``, ``pointmass_maze``,
-``reacher``, ``pusher``) and returns ``gym.make`` of its id (with the ``TimeLimit`` of the registration).
+``pointmass_serpentine``, ``reacher``, ``pusher``) and returns ``gym.make`` of its id (with the ``TimeLimit``
+of the registration).
 
 Plug-ins: a third-party package declares an entry point in the group ``worldmodel.envs``::
 
@@ -35,6 +36,7 @@ ENV_IDS: dict[str, str] = {
     "pointmass_open": "worldmodel/PointMassOpen-v0",
     "pointmass_tworooms": "worldmodel/PointMassTwoRooms-v0",
     "pointmass_maze": "worldmodel/PointMassMaze-v0",
+    "pointmass_serpentine": "worldmodel/PointMassSerpentine-v0",
     "reacher": "worldmodel/Reacher-v0",
     "pusher": "worldmodel/Pusher-v0",
 }
@@ -43,6 +45,7 @@ _REGISTRATIONS: dict[str, tuple[str, int, dict[str, Any]]] = {
     "worldmodel/PointMassOpen-v0": ("envs.pointmass:PointMassEnv", 100, {"layout": "open"}),
     "worldmodel/PointMassTwoRooms-v0": ("envs.pointmass:PointMassEnv", 200, {"layout": "tworooms"}),
     "worldmodel/PointMassMaze-v0": ("envs.pointmass:PointMassEnv", 200, {"layout": "maze"}),
+    "worldmodel/PointMassSerpentine-v0": ("envs.pointmass:PointMassEnv", 400, {"layout": "serpentine"}),
     "worldmodel/Reacher-v0": ("envs.reacher:ReacherEnv", 100, {}),
     "worldmodel/Pusher-v0": ("envs.pusher:PusherEnv", 200, {}),
 }

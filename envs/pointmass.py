@@ -5,6 +5,8 @@
   lie in the other room, so the straight line is usually blocked and greedy descent gets stuck on the wall.
 - ``maze``: an S-shaped corridor (bottom, middle, top, joined by gaps 0.3 wide at alternate ends); 90% of
   goals lie in another corridor.
+- ``serpentine``: five corridors 0.32 m wide chained the same way; 90% of goals lie in another corridor, up
+  to about 10 m (150 full-speed steps) of path away.
 
 Task state ``(4,)``: ``[x, y, vx, vy]``; distance: Euclidean distance of positions.
 """
@@ -33,6 +35,10 @@ LAYOUTS: dict[str, Layout] = {
     "tworooms": Layout("pointmass_tworooms.xml", region=lambda p: int(p[0] > 0.0), other_region_prob=0.9),
     "maze": Layout(
         "pointmass_maze.xml", region=lambda p: int(p[1] > -0.33) + int(p[1] > 0.33), other_region_prob=0.9
+    ),
+    "serpentine": Layout(
+        "pointmass_serpentine.xml", region=lambda p: int(np.sum(p[1] > np.array([-0.6, -0.2, 0.2, 0.6]))),
+        other_region_prob=0.9,
     ),
 }
 

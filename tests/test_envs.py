@@ -49,6 +49,7 @@ def test_registered_ids_and_time_limits():
         "pointmass_open": 100,
         "pointmass_tworooms": 200,
         "pointmass_maze": 200,
+        "pointmass_serpentine": 400,
         "reacher": 100,
         "pusher": 200,
     }
@@ -214,6 +215,21 @@ def test_tworooms_goals_are_mostly_in_the_other_room():
         _, info = env.reset(seed=seed)
         crossings.append((info["state"][0] > 0) != (info["goal_state"][0] > 0))
     assert 0.75 <= np.mean(crossings) <= 1.0
+    env.close()
+
+
+def test_serpentine_chains_five_corridors_through_alternate_gaps_and_goals_are_mostly_elsewhere():
+    env = envs.make("pointmass_serpentine").unwrapped
+    for wall_y, gap_x in ((-0.6, 0.85), (-0.2, -0.85), (0.2, 0.85), (0.6, -0.85)):
+        assert env.is_free(np.array([gap_x, wall_y]), margin=0.0)
+        assert not env.is_free(np.array([-gap_x, wall_y]), margin=0.0)
+        assert not env.is_free(np.array([0.0, wall_y]), margin=0.0)
+    region = env.layout.region
+    gaps = []
+    for seed in range(40):
+        _, info = env.reset(seed=seed)
+        gaps.append(abs(region(info["state"][:2]) - region(info["goal_state"][:2])))
+    assert 0.75 <= np.mean(np.array(gaps) > 0) <= 1.0 and np.mean(np.array(gaps) >= 2) >= 0.3
     env.close()
 
 
