@@ -15,9 +15,11 @@ Every env step:
    bound on env steps (``metric_steps`` in the pretrain summary: the metric distance of held-out frames h
    exploration steps apart), so this default hands over early; handing over later, at the metric's median for
    10 steps, planned worse in both pointmass mazes (`docs/planning_history.md`).
-2. level 1: CEM over ``k`` actions with ``WorldModel.rollout`` toward the subgoal (plus ``goal_weight``
-   times the distance to the final goal), seeded by ``decode_chunk`` of the first code when
-   ``use_decoder``; the first action is executed.
+2. level 1: CEM over ``k`` actions with ``WorldModel.rollout`` toward the subgoal plus ``goal_weight`` (1.0)
+   times the distance to the final goal, seeded by ``decode_chunk`` of the first code when ``use_decoder``;
+   the first action is executed. The subgoal is a predicted latent, not a frame, and level 1 alone can find
+   actions whose predicted latents lie nearer to it than any real move would (in ``pointmass_serpentine`` it
+   pushed the ball into corners); the goal term keeps its plans heading for the goal the metric measures.
 
 Both plans are warm-started from the previous step. After each ``act`` the attribute ``diagnostics`` holds
 ``predicted_cost`` (level 2's cost to the goal, else level 1's), ``predicted_steps`` (the env steps it looks
@@ -67,7 +69,7 @@ class HierarchicalAgent(LatentAgentBase):
                  code_bound: float = 3.0, high_warm_std: float = 0.7, horizon: int | None = None,
                  samples: int = 128, iterations: int = 3, elites: int = 16, warm_std: float = 0.5,
                  min_std: float = 0.05, temperature: float = 0.1, running_weight: float = 0.1,
-                 high_running_weight: float = 1.0, goal_weight: float = 0.0, use_decoder: bool = True,
+                 high_running_weight: float = 1.0, goal_weight: float = 1.0, use_decoder: bool = True,
                  reach: float | None = None,
                  cost: str | None = None, seed: int = 0, check_env: bool = True):
         super().__init__(env, world_model, seed, check_env, cost)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import types
 from typing import ClassVar
 
 import gymnasium as gym
@@ -132,3 +133,30 @@ def test_hierarchical_level_2_heads_for_the_goal_with_its_first_jump(world_model
     assert gaps[None][0] < 0.8 * gaps[0.0][0], gaps
     assert np.mean(gaps[None]) < 0.7 * np.mean(gaps[0.0]), gaps
     assert max(gaps[0.0][-1], gaps[None][-1]) < 0.1, gaps  # both plans end at the goal
+
+
+def test_hierarchical_level_1_pays_its_distance_to_the_goal_by_goal_weight(world_model, monkeypatch):
+    """Level 2's subgoal is a prediction, not a state level 1 can reach. ``goal_weight`` (default 1) keeps level 1
+    paying its distance to the goal as well: here a larger weight carries its plan past the subgoal, toward the
+    goal, where without the term it stops at the subgoal."""
+    env = ImageEnv()
+    obs, info = env.reset()
+    z = world_model.encode(obs)[0]
+    direction = torch.zeros(32)
+    direction[:2] = 1.0
+    lift = torch.zeros(2, 32)
+    lift[0, 0] = lift[1, 1] = 0.5  # a toy level 1: each action moves the state along ``direction``, 8 steps reach 4
+    monkeypatch.setattr(world_model, "rollout", lambda z0, actions, d=None: z0 + actions.cumsum(dim=1) @ lift)
+    subgoal = z + 2.0 * direction
+    subgoal[5] += 1.0  # off every state the toy level 1 can reach
+    assert make_agent("hierarchical", env, world_model=world_model).goal_weight == 1.0
+    reached = {}
+    for weight in (0.0, 2.0):
+        agent = make_agent("hierarchical", env, world_model=world_model, seed=4, use_decoder=False, reach=0.0,
+                           goal_weight=weight, iterations=6)
+        agent.reset(obs, info)
+        agent.goal = z + 6.0 * direction
+        monkeypatch.setattr(agent, "_plan_high", lambda *_: (types.SimpleNamespace(cost=0.0), subgoal[None]))
+        agent.act(obs)
+        reached[weight] = float(agent.diagnostics["imagined"][-1, 0] - z[0])
+    assert abs(reached[0.0] - 2.0) < 0.5 and reached[2.0] > 2.8, reached
