@@ -1,7 +1,8 @@
 """Compare two plan runs on their shared seeded episodes: ``python -m experiments.compare_plans RUN_A RUN_B``.
 
-Prints each agent's success rate over the shared episodes, the episodes only one of them solved and the
-exact McNemar p-value of that split (``worldmodel.evaluation.paired``).
+Prints each agent's success rate over the shared episodes, the episodes only one of them solved, the
+exact McNemar p-value of that split (``worldmodel.evaluation.paired``) and each agent's median env steps to
+the goal over the episodes it solved.
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{a['env']}, {result['episodes']} shared episodes: {name_a} {result['success_a']:.0%}, "
           f"{name_b} {result['success_b']:.0%}; both solved {result['both']}, only {name_a} {result['only_a']}, "
           f"only {name_b} {result['only_b']}; exact McNemar p = {result['p_value']:.4f}")
+    if result["steps_a"] is not None and result["steps_b"] is not None:
+        print(f"median env steps to the goal, solved episodes: {name_a} {result['steps_a']:g}, "
+              f"{name_b} {result['steps_b']:g}")
     return 0
 
 

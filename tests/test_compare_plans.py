@@ -25,6 +25,11 @@ def test_paired_comparison_counts_only_the_shared_seeds():
     assert result["episodes"] == 5  # seeds 1..5
     assert (result["both"], result["only_a"], result["only_b"]) == (1, 1, 2)
     assert result["success_a"] == pytest.approx(2 / 5) and result["success_b"] == pytest.approx(3 / 5)
+    assert result["steps_a"] is None  # these records carry no steps
+    timed_a = [{**e, "steps": 10 * e["seed"]} for e in a]  # solved shared seeds 1, 2: 10, 20 steps
+    timed_b = [{**e, "steps": 10 * e["seed"]} for e in b]  # 20, 30, 40
+    timed = paired_comparison(timed_a, timed_b)
+    assert (timed["steps_a"], timed["steps_b"]) == (15.0, 30.0)
     with pytest.raises(ValueError, match="share no episode seed"):
         paired_comparison(a, [{"seed": 99, "success": True}])
 

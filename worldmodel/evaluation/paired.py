@@ -8,6 +8,7 @@ scores the violation-of-expectation pairs of ``experiments.probe`` against chanc
 from __future__ import annotations
 
 from math import comb
+from statistics import median
 from typing import Any
 
 
@@ -24,7 +25,9 @@ def sign_test_p(wins: int, losses: int) -> float:
 
 
 def paired_comparison(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> dict[str, Any]:
-    """Episode records (``seed``, ``success``) of two runs -> counts over the shared seeds and the p-value."""
+    """Episode records (``seed``, ``success``, optionally ``steps``) of two runs -> counts over the shared seeds,
+    the p-value and each run's median steps over its solved shared episodes (``steps_a``, ``steps_b``; None
+    where it solved none or its records carry no ``steps``)."""
     success_a = {e["seed"]: bool(e["success"]) for e in a}
     success_b = {e["seed"]: bool(e["success"]) for e in b}
     seeds = sorted(success_a.keys() & success_b.keys())
@@ -35,4 +38,11 @@ def paired_comparison(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> dict[
     both = sum(success_a[s] and success_b[s] for s in seeds)
     return {"episodes": len(seeds), "success_a": sum(success_a[s] for s in seeds) / len(seeds),
             "success_b": sum(success_b[s] for s in seeds) / len(seeds), "both": both,
-            "only_a": only_a, "only_b": only_b, "p_value": sign_test_p(only_a, only_b)}
+            "only_a": only_a, "only_b": only_b, "p_value": sign_test_p(only_a, only_b),
+            "steps_a": _median_solved_steps(a, seeds), "steps_b": _median_solved_steps(b, seeds)}
+
+
+def _median_solved_steps(records: list[dict[str, Any]], seeds: list[int]) -> float | None:
+    shared = set(seeds)
+    steps = [e["steps"] for e in records if e["seed"] in shared and e["success"] and "steps" in e]
+    return float(median(steps)) if steps else None
