@@ -20,6 +20,7 @@ import gymnasium as gym
 import numpy as np
 
 from agents.base import Agent
+from worldmodel.observations import split_observation
 
 DEFAULT_MAX_STEPS = 1000  # used only when neither max_steps nor the env's spec gives a limit
 
@@ -33,12 +34,14 @@ class EpisodeRecord:
     ms_per_step: float  # median wall time of agent.act in milliseconds (NaN if act never returned)
     distances: list[float] = field(default_factory=list)  # info["distance"] at reset and after each step
     failure: str | None = None  # one line: why the episode ended abnormally
-    frames: list[np.ndarray] | None = None  # observations (reset + each step) if record_frames
+    frames: list[np.ndarray] | None = None  # observed images (reset + each step) if record_frames
+    proprio: list[np.ndarray] | None = None  # observed body states alongside, for envs that report them
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-friendly dict (no frames; NaN/inf become None)."""
         out = asdict(self)
         out.pop("frames")
+        out.pop("proprio")
         clean = lambda x: None if isinstance(x, float) and not math.isfinite(x) else x
         out["final_distance"] = clean(out["final_distance"])
         out["ms_per_step"] = clean(out["ms_per_step"])
@@ -103,14 +106,18 @@ def run_episode(
     act_ms: list[float] = []
     distances: list[float] = []
     frames: list[np.ndarray] | None = [] if record_frames else None
+    proprio: list[np.ndarray] = []
     info: dict[str, Any] = {}
     steps = 0
     failure: str | None = None
 
-    def record(observation: np.ndarray, step_info: dict[str, Any]) -> None:
+    def record(observation: Any, step_info: dict[str, Any]) -> None:
         distances.append(float(step_info.get("distance", math.nan)))
         if frames is not None:
-            frames.append(np.array(observation, copy=True))
+            pixels, body = split_observation(observation)
+            frames.append(np.array(pixels, copy=True))
+            if body is not None:
+                proprio.append(np.array(body, copy=True))
 
     def finish() -> EpisodeRecord:
         return EpisodeRecord(
@@ -122,6 +129,7 @@ def run_episode(
             distances=distances,
             failure=failure,
             frames=frames,
+            proprio=proprio if frames is not None and proprio else None,
         )
 
     try:

@@ -5,13 +5,18 @@ A ``GoalEnv`` loads an MJCF model from ``envs/assets``, renders a fixed top-down
 three things: how to sample start and goal joint positions, the task state ``(..., S)`` computed
 from ``qpos``/``qvel`` and the task distance between task states and a goal state.
 
-Observation: the RGB image ``(H, W, 3) uint8``. Action: ``Box(-1, 1, (A,), float32)``; finite
-actions outside the box are clipped (as MuJoCo's ``ctrlrange`` would), non-finite ones raise.
-``info``: ``goal_image``, ``state``, ``goal_state``, ``distance``, ``is_success`` (and ``failure`` when
-the simulator became unstable; the episode then ends with ``terminated=True``).
+Observation: the RGB image ``(H, W, 3) uint8``; an env whose subclass has ``proprio_dim > 0`` (the agent's
+own body state: joint angles and velocities, never an object's state) observes the dict
+``{"pixels": image, "proprio": (P,) float32}`` instead (``worldmodel.observations``). Action:
+``Box(-1, 1, (A,), float32)``; finite actions outside the box are clipped (as MuJoCo's ``ctrlrange`` would),
+non-finite ones raise. ``info``: ``goal_image``, ``goal_proprio`` (with proprioception), ``state``,
+``goal_state``, ``distance``, ``is_success`` (and ``failure`` when the simulator became unstable). An episode
+terminates on success or failure; the plan command counts an episode as solved when its last step reports
+``is_success``.
 
-Oracle support: ``get_sim_state``/``set_sim_state`` (the full integration state) and ``simulate``,
-a batched true-dynamics rollout without rendering (``mujoco.rollout``, in C).
+Oracle support: ``get_sim_state``/``set_sim_state`` (the full integration state), ``simulate``, a batched
+true-dynamics rollout without rendering (``mujoco.rollout``, in C), and ``oracle_distance``, the shaped
+distance it plans with (the task distance unless a subclass adds terms the task needs, e.g. a reach term).
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ import gymnasium as gym
 import mujoco
 import numpy as np
 from mujoco import rollout as mj_rollout
+
+from worldmodel.observations import PIXELS, PROPRIO
 
 ASSETS = Path(__file__).parent / "assets"
 _INTEGRATION = mujoco.mjtState.mjSTATE_INTEGRATION
@@ -45,6 +52,9 @@ class GoalEnv(gym.Env):
     asset: ClassVar[str]  # file name in envs/assets
     frame_skip: ClassVar[int] = 5  # physics steps per env step (timestep 0.01 s -> 20 env steps/s)
     success_threshold: ClassVar[float]  # is_success = distance < success_threshold
+    proprio_dim: ClassVar[int] = 0  # size of ``proprio``'s output; 0: the env observes pixels only
+    proprio_bound: ClassVar[float] = 50.0  # every proprio value lies in [-bound, bound] (its observation space)
+    object_position: ClassVar[slice | None] = None  # task-state indices of a manipulated object's (x, y)
 
     def __init__(self, image_size: int = 64, render_mode: str | None = None):
         if render_mode not in (None, "rgb_array"):
@@ -61,13 +71,16 @@ class GoalEnv(gym.Env):
         self.renderer.scene.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = False
         self.dt = self.model.opt.timestep * self.frame_skip
         self.metadata = {**type(self).metadata, "render_fps": round(1.0 / self.dt)}
-        self.observation_space = gym.spaces.Box(0, 255, (self.image_size, self.image_size, 3), np.uint8)
+        pixels = gym.spaces.Box(0, 255, (self.image_size, self.image_size, 3), np.uint8)
+        body = gym.spaces.Box(-self.proprio_bound, self.proprio_bound, (self.proprio_dim,), np.float32)
+        self.observation_space = gym.spaces.Dict({PIXELS: pixels, PROPRIO: body}) if self.proprio_dim else pixels
         self.action_space = gym.spaces.Box(-1.0, 1.0, (self.model.nu,), np.float32)
         state_dim = self.task_states(np.zeros(self.model.nq), np.zeros(self.model.nv)).shape[-1]
         self.state_dim = state_dim
         self.goal_qpos = self.model.qpos0.copy()
         self.goal_state = np.zeros(self.state_dim, np.float32)
-        self.goal_image = np.zeros(self.observation_space.shape, np.uint8)
+        self.goal_image = np.zeros(pixels.shape, np.uint8)
+        self.goal_proprio = np.zeros(self.proprio_dim, np.float32)
         self._last_image: np.ndarray | None = None
         self._failure: str | None = None
 
@@ -81,8 +94,16 @@ class GoalEnv(gym.Env):
         raise NotImplementedError
 
     def task_distance(self, states: np.ndarray, goal_state: np.ndarray) -> np.ndarray:
-        """Task distance ``(...)`` between ``states (..., S)`` and one ``goal_state (S,)``."""
+        """Task distance ``(...)`` between ``states (..., S)`` and ``goal_state`` (``(S,)`` or ``(..., S)``)."""
         raise NotImplementedError
+
+    def proprio(self, qpos: np.ndarray, qvel: np.ndarray) -> np.ndarray:
+        """The agent's body state ``(..., proprio_dim) float32`` (only for subclasses with ``proprio_dim > 0``)."""
+        raise NotImplementedError
+
+    def oracle_distance(self, states: np.ndarray, goal_state: np.ndarray) -> np.ndarray:
+        """The shaped distance the oracle plans with: the task distance unless the task needs more."""
+        return self.task_distance(states, goal_state)
 
     # ---- gymnasium API -----------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict | None = None):
@@ -90,6 +111,8 @@ class GoalEnv(gym.Env):
         start_qpos, goal_qpos = self.sample_start_goal(self.np_random)
         self.goal_qpos = np.asarray(goal_qpos, np.float64).copy()
         self.goal_state = self.task_states(self.goal_qpos, np.zeros(self.model.nv))
+        if self.proprio_dim:
+            self.goal_proprio = self.proprio(self.goal_qpos, np.zeros(self.model.nv)).astype(np.float32)
         mujoco.mj_resetData(self.model, self.data)
         self.data.qpos[:] = self.goal_qpos
         mujoco.mj_forward(self.model, self.data)
@@ -98,8 +121,7 @@ class GoalEnv(gym.Env):
         self.data.qpos[:] = start_qpos
         mujoco.mj_forward(self.model, self.data)
         self._failure = None
-        image = self._render_image()
-        return image, self._info()
+        return self._observation(), self._info()
 
     def step(self, action):
         action = np.asarray(action, dtype=np.float64).reshape(-1)
@@ -115,10 +137,10 @@ class GoalEnv(gym.Env):
             mujoco.mj_step(self.model, self.data)
         self._failure = self._instability()
         mujoco.mj_forward(self.model, self.data)  # positions for rendering are those after the step
-        image = self._render_image()
+        observation = self._observation()
         info = self._info()
         terminated = bool(info["is_success"]) or self._failure is not None
-        return image, -info["distance"], terminated, False, info
+        return observation, -info["distance"], terminated, False, info
 
     def render(self):
         if self._last_image is None:
@@ -185,6 +207,13 @@ class GoalEnv(gym.Env):
         return task
 
     # ---- internals ---------------------------------------------------------------------------
+    def _observation(self) -> np.ndarray | dict[str, np.ndarray]:
+        image = self._render_image()
+        if not self.proprio_dim:
+            return image
+        body = np.clip(self.proprio(self.data.qpos, self.data.qvel), -self.proprio_bound, self.proprio_bound)
+        return {PIXELS: image, PROPRIO: body.astype(np.float32)}
+
     def _render_image(self) -> np.ndarray:
         self.renderer.update_scene(self.data, camera="top")
         self._last_image = self.renderer.render()
@@ -204,6 +233,7 @@ class GoalEnv(gym.Env):
         distance = float(self.task_distance(state, self.goal_state))
         info = {
             "goal_image": self.goal_image.copy(),
+            **({"goal_proprio": self.goal_proprio.copy()} if self.proprio_dim else {}),
             "state": state,
             "goal_state": self.goal_state.copy(),
             "distance": distance,

@@ -1,9 +1,9 @@
-"""Seeded exploration data: smooth random actions, rendered episodes, cached on disk.
+"""Seeded exploration data: rendered episodes of the exploration policies, cached on disk.
 
-The policy is Ornstein-Uhlenbeck noise clipped to the action box: smooth enough to travel across the
-arena, random enough to cover it. In ``pusher`` a random action would rarely touch the block, so with
-probability ``steer_prob`` per episode the policy steers the pusher toward the block (using the true
-state) with OU noise on top, which pushes the block around.
+The policies (``envs.exploration_policies``): Ornstein-Uhlenbeck noise for the point mass and the reacher, a
+noisy scripted pusher for ``pusher``. For envs with a manipulated object the metadata's ``exploration`` record
+says how often the object moves (the fraction of transitions where it moves more than ``MOVING`` metres) and
+how much of the arena it visits (the fraction of ``COVERAGE_CELL`` cells of ``[-1, 1]^2`` it enters).
 
 ``collect_trajectories`` renders ``episodes`` episodes of ``steps`` actions (``steps + 1`` frames each;
 success does not end an episode, an unstable simulator does) and caches the result under
@@ -28,58 +28,41 @@ import numpy as np
 
 import envs
 from envs.base import GoalEnv
-from envs.pusher import BLOCK, PUSHER, PusherEnv
+from envs.exploration_policies import exploration_policy
 from worldmodel.data.trajectories import TrajectoryDataset, TrajectoryFormatError
+from worldmodel.observations import split_observation
 
 log = logging.getLogger(__name__)
 
-DATA_VERSION = 1  # bump when the policy or the episode layout changes: old caches are then ignored
+DATA_VERSION = 2  # bump when the policy or the episode layout changes: old caches are then ignored
+MOVING = 0.005  # metres per env step above which the object counts as moving
+COVERAGE_CELL = 0.1  # metres
 
 
-class ExplorationPolicy:
-    """OU noise in ``[-1, 1]^A``; optionally steering the pusher toward the block in some episodes."""
-
-    def __init__(
-        self,
-        action_dim: int,
-        seed: int | list[int],
-        theta: float = 0.15,
-        sigma: float = 0.4,
-        steer_prob: float = 0.0,
-        steer_gain: float = 4.0,
-    ):
-        self.action_dim, self.theta, self.sigma = action_dim, theta, sigma
-        self.steer_prob, self.steer_gain = steer_prob, steer_gain
-        self.rng = np.random.default_rng(seed)
-        self.reset()
-
-    def reset(self) -> None:
-        self.noise = self.rng.uniform(-1.0, 1.0, self.action_dim)
-        self.steering = bool(self.rng.uniform() < self.steer_prob)
-
-    def act(self, state: np.ndarray) -> np.ndarray:
-        self.noise += -self.theta * self.noise + self.sigma * self.rng.standard_normal(self.action_dim)
-        self.noise = np.clip(self.noise, -1.5, 1.5)
-        action = self.noise
-        if self.steering:
-            action = self.steer_gain * (state[BLOCK] - state[PUSHER]) + 0.5 * self.noise
-        return np.clip(action, -1.0, 1.0).astype(np.float32)
-
-
-def exploration_policy(env: GoalEnv, seed: int | list[int]) -> ExplorationPolicy:
-    steer = 0.6 if isinstance(env, PusherEnv) else 0.0
-    return ExplorationPolicy(env.action_space.shape[0], seed, steer_prob=steer)
+def exploration_record(states: np.ndarray, episode_starts: np.ndarray, object_position: slice | None) -> dict:
+    """How the data moves the env's object: moving fraction of transitions and arena coverage (or {})."""
+    if object_position is None:
+        return {}
+    position = states[:, object_position]
+    last = np.asarray(episode_starts[1:]) - 1
+    inside = np.setdiff1d(np.arange(len(states) - 1), last)  # transitions within an episode
+    step = np.linalg.norm(position[inside + 1] - position[inside], axis=-1)
+    cells = int(round(2.0 / COVERAGE_CELL))
+    index = np.clip(((position + 1.0) / COVERAGE_CELL).astype(int), 0, cells - 1)
+    visited = len({(int(i), int(j)) for i, j in index})
+    return {"object_moving_fraction": float(np.mean(step > MOVING)), "moving_threshold_m": MOVING,
+            "object_coverage": visited / cells**2, "coverage_cell_m": COVERAGE_CELL}
 
 
 def _render_episodes(env_name: str, episode_ids: range, steps: int, seed: int, image_size: int) -> dict[str, Any]:
     """Frames, actions, states and lengths of the exploration episodes ``episode_ids`` (one process)."""
     env: GoalEnv = envs.make(env_name, image_size=image_size).unwrapped  # no TimeLimit: episodes run `steps`
-    frames, actions, states, lengths, failures = [], [], [], [], 0
+    frames, proprio, actions, states, lengths, failures = [], [], [], [], [], 0
     for e in episode_ids:
         episode_seed = int(np.random.SeedSequence([seed, e]).generate_state(1)[0])
         obs, info = env.reset(seed=episode_seed)
         policy = exploration_policy(env, [seed, e])
-        ep_frames, ep_actions, ep_states = [obs], [], [info["state"]]
+        ep_obs, ep_actions, ep_states = [split_observation(obs)], [], [info["state"]]
         for _ in range(steps):
             action = policy.act(info["state"])
             obs, _, _, _, info = env.step(action)
@@ -87,20 +70,23 @@ def _render_episodes(env_name: str, episode_ids: range, steps: int, seed: int, i
                 failures += 1
                 log.warning("%s episode %d ended early: %s", env_name, e, info["failure"])
                 break
-            ep_frames.append(obs)
+            ep_obs.append(split_observation(obs))
             ep_actions.append(action)
             ep_states.append(info["state"])
         ep_actions.append(np.zeros(env.action_space.shape, np.float32))  # no action after the last frame
-        frames += ep_frames
+        frames += [pixels for pixels, _ in ep_obs]
+        proprio += [body for _, body in ep_obs]
         actions += ep_actions
         states += ep_states
-        lengths.append(len(ep_frames))
+        lengths.append(len(ep_obs))
     env_facts = {"action_dim": int(env.action_space.shape[0]), "state_dim": env.state_dim,
-                 "frame_skip": env.frame_skip, "dt": env.dt, "success_threshold": env.success_threshold,
-                 "pusher": isinstance(env, PusherEnv)}
+                 "proprio_dim": env.proprio_dim, "frame_skip": env.frame_skip, "dt": env.dt,
+                 "success_threshold": env.success_threshold, "object_position": env.object_position,
+                 "policy": type(exploration_policy(env, 0)).__name__}
     env.close()
     return {"frames": np.stack(frames), "actions": np.stack(actions).astype(np.float32),
             "states": np.stack(states).astype(np.float32), "lengths": lengths, "failures": failures,
+            "proprio": np.stack(proprio).astype(np.float32) if env_facts["proprio_dim"] else None,
             "env": env_facts}
 
 
@@ -128,27 +114,32 @@ def render_trajectories(
             parts = list(pool.map(_render_episodes, *zip(*args)))
     lengths = [n for part in parts for n in part["lengths"]]
     facts = parts[0]["env"]
+    states = np.concatenate([part["states"] for part in parts])
+    starts = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     metadata = {
         "env": env_name,
         "image_size": image_size,
         "action_dim": facts["action_dim"],
         "state_dim": facts["state_dim"],
+        "proprio_dim": facts["proprio_dim"],
         "episodes": episodes,
         "steps": steps,
         "seed": seed,
         "frame_skip": facts["frame_skip"],
         "dt": facts["dt"],
         "success_threshold": facts["success_threshold"],
-        "policy": "ornstein-uhlenbeck" + (" + steer to block" if facts["pusher"] else ""),
+        "policy": facts["policy"],
         "data_version": DATA_VERSION,
         "failed_episodes": sum(part["failures"] for part in parts),
+        "exploration": exploration_record(states, starts, facts["object_position"]),
     }
     return TrajectoryDataset(
         np.concatenate([part["frames"] for part in parts]),
         np.concatenate([part["actions"] for part in parts]),
-        np.concatenate([part["states"] for part in parts]),
-        np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+        states,
+        starts,
         metadata,
+        np.concatenate([part["proprio"] for part in parts]) if facts["proprio_dim"] else None,
     )
 
 

@@ -2,7 +2,8 @@
 
 The goal is a fingertip position; the goal image shows the arm at a sampled goal configuration.
 Task state ``(6,)``: ``[shoulder, elbow, d_shoulder, d_elbow, tip_x, tip_y]``; distance: fingertip to
-the goal fingertip position.
+the goal fingertip position. Proprioception ``(6,)``: ``[cos shoulder, cos elbow, sin shoulder, sin elbow,
+d_shoulder, d_elbow]`` (the shoulder turns freely, so its angle is read on the circle).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ class ReacherEnv(GoalEnv):
     link_lengths: ClassVar[tuple[float, float]] = (0.5, 0.5)
     elbow_limit: ClassVar[float] = 2.5  # sampling range, inside the joint range of 2.6
     min_goal_distance: ClassVar[float] = 0.3
+    proprio_dim: ClassVar[int] = 6
+    proprio_bound: ClassVar[float] = 50.0  # cos, sin and rad/s
 
     def _sample_qpos(self, rng: np.random.Generator) -> np.ndarray:
         return np.array([rng.uniform(-np.pi, np.pi), rng.uniform(-self.elbow_limit, self.elbow_limit)])
@@ -44,6 +47,10 @@ class ReacherEnv(GoalEnv):
     def task_states(self, qpos: np.ndarray, qvel: np.ndarray) -> np.ndarray:
         qpos, qvel = np.asarray(qpos), np.asarray(qvel)
         return np.concatenate([qpos, qvel, self.fingertip(qpos)], axis=-1).astype(np.float32)
+
+    def proprio(self, qpos: np.ndarray, qvel: np.ndarray) -> np.ndarray:
+        qpos, qvel = np.asarray(qpos), np.asarray(qvel)
+        return np.concatenate([np.cos(qpos), np.sin(qpos), qvel], axis=-1).astype(np.float32)
 
     def task_distance(self, states: np.ndarray, goal_state: np.ndarray) -> np.ndarray:
         states, goal_state = np.asarray(states), np.asarray(goal_state)

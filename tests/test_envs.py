@@ -11,6 +11,7 @@ from gymnasium.utils.env_checker import check_env
 
 import envs
 from envs.exploration import render_trajectories
+from worldmodel.observations import PIXELS, PROPRIO, pixels_of
 
 NAMES = list(envs.ENV_IDS)
 
@@ -25,10 +26,10 @@ def env(request):
 def _rollout(name: str, seed: int, actions: np.ndarray):
     env = envs.make(name).unwrapped
     obs, info = env.reset(seed=seed)
-    frames, states = [obs], [info["state"]]
+    frames, states = [pixels_of(obs)], [info["state"]]
     for a in actions:
         obs, _, _, _, info = env.step(a)
-        frames.append(obs)
+        frames.append(pixels_of(obs))
         states.append(info["state"])
     env.close()
     return np.stack(frames), np.stack(states)
@@ -72,6 +73,8 @@ def test_reset_info_has_keys_shapes_and_dtypes(env):
     obs, info = env.reset(seed=3)
     u = env.unwrapped
     shape = (u.image_size, u.image_size, 3)
+    assert env.observation_space.contains(obs)
+    obs = pixels_of(obs)
     assert obs.shape == shape and obs.dtype == np.uint8
     assert info["goal_image"].shape == shape and info["goal_image"].dtype == np.uint8
     assert info["state"].dtype == np.float32 and info["state"].shape == (u.state_dim,)
@@ -86,9 +89,9 @@ def test_reset_info_has_keys_shapes_and_dtypes(env):
 
 def test_render_returns_the_current_observation(env):
     obs, _ = env.reset(seed=0)
-    np.testing.assert_array_equal(env.unwrapped.render(), obs)
+    np.testing.assert_array_equal(env.unwrapped.render(), pixels_of(obs))
     obs, *_ = env.step(env.action_space.sample())
-    np.testing.assert_array_equal(env.unwrapped.render(), obs)
+    np.testing.assert_array_equal(env.unwrapped.render(), pixels_of(obs))
 
 
 def test_pointmass_render_at_draws_the_ball_there_and_leaves_the_episode_alone():
@@ -122,7 +125,7 @@ def test_pointmass_reach_at_full_force_matches_the_figures_the_basin_is_read_wit
 def test_image_size_is_configurable():
     env = envs.make("reacher", image_size=32)
     obs, info = env.reset(seed=0)
-    assert obs.shape == (32, 32, 3) and info["goal_image"].shape == (32, 32, 3)
+    assert obs[PIXELS].shape == (32, 32, 3) and info["goal_image"].shape == (32, 32, 3)
     env.close()
 
 
@@ -170,7 +173,39 @@ def test_simulator_instability_ends_the_episode_with_a_failure(env, tmp_path, mo
     assert terminated is True
     assert info["failure"].startswith("simulator instability")
     assert info["is_success"] is False
-    assert obs.dtype == np.uint8 and np.isfinite(reward)
+    assert pixels_of(obs).dtype == np.uint8 and np.isfinite(reward)
+
+
+@pytest.mark.parametrize(("name", "dim"), [("reacher", 6), ("pusher", 4), ("pointmass_tworooms", 0)])
+def test_proprioception_is_the_agents_body_state_and_never_the_objects(name, dim):
+    env = envs.make(name)
+    u = env.unwrapped
+    obs, info = env.reset(seed=2)
+    if not dim:
+        assert isinstance(obs, np.ndarray) and "goal_proprio" not in info
+        return
+    assert set(obs) == {PIXELS, PROPRIO} and obs[PROPRIO].shape == (dim,) and obs[PROPRIO].dtype == np.float32
+    np.testing.assert_allclose(obs[PROPRIO], u.proprio(u.data.qpos, u.data.qvel), atol=1e-6)
+    np.testing.assert_allclose(info["goal_proprio"], u.proprio(u.goal_qpos, np.zeros(u.model.nv)), atol=1e-6)
+    if name == "pusher":  # the pusher's position and velocity: moving the block changes nothing in it
+        before = obs[PROPRIO].copy()
+        u.data.qpos[2:4] += 0.3
+        np.testing.assert_array_equal(u.proprio(u.data.qpos, u.data.qvel), before)
+    else:  # the cosines and sines of both joint angles, then their velocities
+        np.testing.assert_allclose(obs[PROPRIO][:2] ** 2 + obs[PROPRIO][2:4] ** 2, [1.0, 1.0], atol=1e-5)
+    env.close()
+
+
+def test_pusher_oracle_distance_adds_a_reach_term_until_contact():
+    u = envs.make("pusher").unwrapped
+    _, info = u.reset(seed=0)
+    state, goal = info["state"].copy(), info["goal_state"]
+    far = state.copy()
+    far[:2] = state[2:4] + np.array([0.6, 0.0])
+    touching = state.copy()
+    touching[:2] = state[2:4] + np.array([u.contact_gap, 0.0])
+    assert u.oracle_distance(touching, goal) == pytest.approx(u.task_distance(touching, goal))
+    assert u.oracle_distance(far, goal) == pytest.approx(u.task_distance(far, goal) + 0.5 * (0.6 - u.contact_gap))
 
 
 def test_unknown_env_name_lists_known_names():
@@ -233,13 +268,21 @@ def test_serpentine_chains_five_corridors_through_alternate_gaps_and_goals_are_m
     env.close()
 
 
-def test_pusher_exploration_moves_the_block_in_many_episodes():
+def test_pusher_exploration_moves_the_block_often_and_says_how_often():
     data = render_trajectories("pusher", episodes=10, steps=60, seed=0, image_size=32)
     moved = [
         np.linalg.norm(data.episode(e).states[-1, 2:4] - data.episode(e).states[0, 2:4]) > 0.05
         for e in range(data.num_episodes)
     ]
-    assert np.mean(moved) >= 0.3
+    assert np.mean(moved) >= 0.6
+    record = data.metadata["exploration"]
+    step = np.linalg.norm(np.diff(data.states[:, 2:4], axis=0), axis=-1)
+    inside = np.ones(len(step), bool)
+    inside[data.episode_starts[1:-1] - 1] = False  # no transition across an episode boundary
+    assert record["object_moving_fraction"] == pytest.approx(np.mean(step[inside] > 0.005))
+    assert record["object_moving_fraction"] >= 0.3 and 0.1 < record["object_coverage"] <= 1.0
+    assert data.proprio.shape == (len(data), 4)
+    np.testing.assert_array_equal(data.proprio[:, :2], data.states[:, :2])
 
 
 @pytest.mark.slow

@@ -23,6 +23,7 @@ from worldmodel.errors import UserError
 
 FORMAT_VERSION = 1
 ARRAYS = ("frames", "actions", "states", "episode_starts")
+OPTIONAL_ARRAYS = ("proprio",)
 
 
 class TrajectoryFormatError(UserError, ValueError):
@@ -36,6 +37,7 @@ class TrajectoryDataset:
     states: np.ndarray  # (N, S) float32
     episode_starts: np.ndarray  # (E + 1,) int64, from 0 to N
     metadata: dict[str, Any] = field(default_factory=dict)
+    proprio: np.ndarray | None = None  # (N, P) float32, or None for pixel-only data
 
     def __post_init__(self) -> None:
         self.validate()
@@ -63,6 +65,9 @@ class TrajectoryDataset:
                 f"episode_starts must be int64 rising strictly from 0 to N={n}, "
                 f"got {starts.dtype} {np.asarray(starts).tolist()[:6]}{'...' if len(starts) > 6 else ''}"
             )
+        p = self.proprio
+        if p is not None and (p.ndim != 2 or p.dtype != np.float32 or len(p) != n):
+            problems.append(f"proprio must be float32 ({n}, P), got {p.dtype} {p.shape}")
         if problems:
             raise TrajectoryFormatError(f"{where}: " + "; ".join(problems))
 
@@ -90,6 +95,7 @@ class TrajectoryDataset:
             self.states[lo:hi],
             np.array([0, hi - lo], np.int64),
             dict(self.metadata, episode=e),
+            None if self.proprio is None else self.proprio[lo:hi],
         )
 
     def windows(self, length: int) -> np.ndarray:
@@ -116,8 +122,9 @@ class TrajectoryDataset:
         tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"
         tmp.mkdir()
         try:
-            for name in ARRAYS:
-                np.save(tmp / f"{name}.npy", np.ascontiguousarray(getattr(self, name)))
+            for name in ARRAYS + OPTIONAL_ARRAYS:
+                if getattr(self, name) is not None:
+                    np.save(tmp / f"{name}.npy", np.ascontiguousarray(getattr(self, name)))
             meta = {"format_version": FORMAT_VERSION, **self.metadata}
             (tmp / "metadata.json").write_text(
                 json.dumps(meta, indent=2, sort_keys=True, default=_json_default)
@@ -149,9 +156,10 @@ class TrajectoryDataset:
                 f"trajectory folder {str(path)!r} lacks {', '.join(missing)}; re-create it"
             )
         try:
+            present = ARRAYS + tuple(n for n in OPTIONAL_ARRAYS if (path / f"{n}.npy").is_file())
             arrays = {
                 n: np.load(path / f"{n}.npy", mmap_mode="r" if mmap else None, allow_pickle=False)
-                for n in ARRAYS
+                for n in present
             }
             metadata = json.loads((path / "metadata.json").read_text())
         except (ValueError, OSError) as exc:
@@ -166,6 +174,7 @@ class TrajectoryDataset:
         dataset = cls.__new__(cls)
         dataset.frames, dataset.actions = arrays["frames"], arrays["actions"]
         dataset.states, dataset.episode_starts = arrays["states"], arrays["episode_starts"]
+        dataset.proprio = arrays.get("proprio")
         dataset.metadata = metadata
         dataset.validate(where=f"trajectory folder {str(path)!r}")
         return dataset
