@@ -59,6 +59,11 @@ class HierarchicalAgent(LatentAgentBase):
         running_weight: level 1's weight of the mean distance along its plan.
         high_running_weight: level 2's weight of the mean distance along its plan.
         goal_weight: level 1 also pays this times its final distance to the goal latent.
+        high_cost: level 2's cost to the goal (None: ``cost``).
+        subgoal_cost: how level 1 measures its distance to the subgoal, ``metric`` | ``latent`` | ``task`` (None:
+            ``metric`` when the checkpoint has one, else ``cost``). The subgoal is a whole state: with the task
+            cost, which reads only the part of the picture that counts, a pusher would ignore where the subgoal
+            puts the pusher.
         use_decoder: seed level 1 with the action chunk decoded from the first planned code.
         reach: hand over to level 1 alone when the planning distance to the goal is at most this; None: the
             level-1 horizon when ``cost`` is ``metric`` (in env steps), never for ``latent``.
@@ -70,10 +75,13 @@ class HierarchicalAgent(LatentAgentBase):
                  samples: int = 128, iterations: int = 3, elites: int = 16, warm_std: float = 0.5,
                  min_std: float = 0.05, temperature: float = 0.1, running_weight: float = 0.1,
                  high_running_weight: float = 1.0, goal_weight: float = 1.0, use_decoder: bool = True,
-                 reach: float | None = None,
+                 reach: float | None = None, subgoal_cost: str | None = None, high_cost: str | None = None,
                  cost: str | None = None, seed: int = 0, check_env: bool = True):
         super().__init__(env, world_model, seed, check_env, cost)
-        self.high_distance = partial(world_model.high_distance, cost=self.cost)
+        self.high_distance = partial(world_model.high_distance, cost=self.cost if high_cost is None else high_cost)
+        if subgoal_cost is None:
+            subgoal_cost = "metric" if world_model.metric is not None else self.cost
+        self.subgoal_distance = partial(world_model.high_distance, cost=subgoal_cost)
         self.k = int(world_model.k)
         self.code_dim = int(world_model.code_dim)
         self.high_horizon, self.high_samples, self.high_iterations = int(high_horizon), int(high_samples), \
@@ -124,7 +132,7 @@ class HierarchicalAgent(LatentAgentBase):
             if high is None:  # the goal itself, read in level 1's space
                 cost = trajectory_cost(traj, goal, self.running_weight, self.distance)
             else:
-                cost = trajectory_cost(wm.high_state(traj), subgoal, self.running_weight, self.high_distance)
+                cost = trajectory_cost(wm.high_state(traj), subgoal, self.running_weight, self.subgoal_distance)
             return cost + self.goal_weight * self.distance(traj[:, -1], goal) if self.goal_weight else cost
 
         seed_plan = None

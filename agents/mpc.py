@@ -57,7 +57,7 @@ class LatentAgentBase:
     def reset(self, observation: np.ndarray, info: dict[str, Any]) -> None:
         if "goal_image" not in info:
             raise KeyError(f"{type(self).__name__} reads info['goal_image'] at reset; this env's info has none")
-        self.goal = self.wm.encode(info["goal_image"])[0]
+        self.goal = self.wm.encode_goal(info)
         self.episode += 1
         self._generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.episode)
         self._z_prev = None
@@ -71,7 +71,7 @@ class LatentAgentBase:
         """Latent ``z (Dz,)`` of the observation and latent velocity ``d (Dz,)`` since the last one."""
         if self.goal is None:
             raise RuntimeError(f"{type(self).__name__}.act called before reset")
-        z = self.wm.encode(observation)[0]
+        z = self.wm.encode_observation(observation)
         d = torch.zeros_like(z) if self._z_prev is None else z - self._z_prev
         self._z_prev = z
         return z, d

@@ -6,7 +6,7 @@ The YAML files under ``configs/`` hold the defaults; these dataclasses say what 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
@@ -14,13 +14,21 @@ from omegaconf import MISSING
 from worldmodel.training.dynamics_stage import DynamicsStageConfig
 from worldmodel.training.hierarchy_stage import HierarchyStageConfig
 from worldmodel.training.metric_stage import MetricStageConfig
+from worldmodel.training.task_metric_stage import TaskMetricStageConfig
 from worldmodel.training.video_stage import VideoStageConfig
 
 
 @dataclass
 class EnvConfig:
+    """An env and what is specific to it: the planning cost its world model uses, and agent settings."""
+
     name: str = MISSING  # Hydra name, e.g. pointmass_tworooms (see envs.ENV_IDS)
     image_size: int = 64
+    # The cost the world model pretrained for this env plans with: metric (the learned temporal distance: paths
+    # round walls) | task (the learned task distance: which part of the picture counts) | latent
+    planning_cost: str = "metric"
+    # Agent parameters for this env, {agent name: {param: value}}; `agent.params.*` on the command line wins.
+    agents: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -77,7 +85,8 @@ class PretrainConfig:
     dynamics: DynamicsStageConfig = field(default_factory=DynamicsStageConfig)
     hierarchy: HierarchyStageConfig = field(default_factory=HierarchyStageConfig)
     metric: MetricStageConfig = field(default_factory=MetricStageConfig)
-    stages: list[str] = field(default_factory=lambda: ["video", "dynamics", "hierarchy", "metric"])
+    task: TaskMetricStageConfig = field(default_factory=TaskMetricStageConfig)
+    stages: list[str] = field(default_factory=lambda: ["video", "dynamics", "hierarchy", "metric", "task"])
     seed: int = 0
     device: str = "cpu"
     resume: bool = False

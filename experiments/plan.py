@@ -109,12 +109,14 @@ class _Recorder:
     def __init__(self, agent: Any):
         self.agent = agent
         self.goal_image: np.ndarray | None = None
+        self.goal_proprio: np.ndarray | None = None
         self.act_ms: list[float] = []
         self.diagnostics: list[dict[str, Any]] = []
 
     def reset(self, observation: np.ndarray, info: dict[str, Any]) -> None:
-        goal = info.get("goal_image")
+        goal, goal_proprio = info.get("goal_image"), info.get("goal_proprio")
         self.goal_image = None if goal is None else np.array(goal, copy=True)
+        self.goal_proprio = None if goal_proprio is None else np.array(goal_proprio, copy=True)
         self.agent.reset(observation, info)
 
     def act(self, observation: np.ndarray) -> Any:
@@ -162,7 +164,7 @@ def run_one(job: EpisodeJob, index: int):
     if recorder.act_ms:
         record.ms_per_step = statistics.median(recorder.act_ms)
     return EpisodeResult(index=index, record=record, act_ms=recorder.act_ms, goal_image=recorder.goal_image,
-                         diagnostics=recorder.diagnostics)
+                         goal_proprio=recorder.goal_proprio, diagnostics=recorder.diagnostics)
 
 
 def _init_worker(threads: int) -> None:
@@ -195,7 +197,7 @@ def run_episodes(job: EpisodeJob, episodes: int, workers: int, on_result=None, p
         for result in stream:
             if on_result is not None:
                 on_result(result)
-            result.record.frames = None  # logged already: do not keep every episode's frames in memory
+            result.record.frames = result.record.proprio = None  # logged already: do not keep them in memory
             results.append(result)
             bar.update(1)
             bar.set_postfix(success=f"{sum(r.record.success for r in results)}/{len(results)}")
@@ -279,7 +281,7 @@ def prepare_overrides(argv: list[str]) -> list[str]:
         if env not in envs.ENV_IDS:
             raise ValueError(f"unknown env {env!r}; choose one of: {', '.join(sorted(envs.ENV_IDS))} "
                              "(or install a package with a 'worldmodel.envs' entry point)")
-        store.store(group="env", name=env, node={"name": env, "image_size": 64})
+        store.store(group="env", name=env, node={"name": env})
     agent = overrides.get("agent")
     target = overrides.get("agent._target_")
     if agent is not None and (":" in agent or "." in agent):  # agent=pkg.mod:Class
@@ -320,7 +322,8 @@ def _main(cfg) -> None:
 
     torch.set_num_threads(cfg.threads)
     label = cfg.agent._target_ or cfg.agent.name
-    params = OmegaConf.to_container(cfg.agent.params, resolve=True)
+    env_params = OmegaConf.to_container(cfg.env.agents, resolve=True).get(cfg.agent.name, {})
+    params = {**env_params, **OmegaConf.to_container(cfg.agent.params, resolve=True)}  # the command line wins
     cls = agent_class(label)
     checkpoint = None
     if needs_world_model(cls):

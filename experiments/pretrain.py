@@ -22,7 +22,7 @@ from experiments.common import run_dir, user_errors_as_one_line
 from experiments.config import register_schemas
 
 log = logging.getLogger("worldmodel.pretrain")
-KNOWN_STAGES = ("video", "dynamics", "hierarchy", "metric")
+KNOWN_STAGES = ("video", "dynamics", "hierarchy", "metric", "task")
 
 
 def build_model_config(model_cfg: DictConfig):
@@ -109,7 +109,7 @@ def main(cfg: DictConfig) -> None:
             matmul_peak=lambda: training_matmul_peak(dist.device, uses_bf16(stage_cfg.precision, dist.device)))
         summary["video"] = {**video_summary, "data": data_record, "skipped_inputs": skipped}
 
-    if dist.is_main and any(stage in cfg.stages for stage in ("dynamics", "hierarchy", "metric")):
+    if dist.is_main and any(stage in cfg.stages for stage in KNOWN_STAGES[1:]):
         from experiments.pretrain_levels import run_latent_stages
 
         run_latent_stages(cfg, out, summary)  # small models: rank 0 only

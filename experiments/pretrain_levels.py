@@ -1,5 +1,6 @@
-"""The latent stages of ``experiments.pretrain``: ``dynamics`` (level 1), ``hierarchy`` (level 2) and ``metric``
-(the learned temporal distance the planners use as their cost, ``worldmodel.models.metric``).
+"""The latent stages of ``experiments.pretrain``: ``dynamics`` (level 1), ``hierarchy`` (level 2), ``metric``
+(the learned temporal distance, ``worldmodel.models.metric``) and ``task`` (the learned task distance,
+``worldmodel.training.task_metric_stage``); the env's ``planning_cost`` says which of the two the planners use.
 
 Both read the frozen encoder (this run's ``encoder.safetensors``, or ``encoder=PATH``: a file or a run
 directory), encode the env's exploration trajectories into compact latents (cached next to them), train,
@@ -18,6 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -75,6 +77,7 @@ def run_latent_stages(cfg: DictConfig, out: Path, summary: dict) -> None:
     from worldmodel.training.hierarchy_stage import HierarchyStageConfig, train_hierarchy_stage
     from worldmodel.training.metric_stage import MetricStageConfig, train_frames, train_metric_stage
     from worldmodel.training.summary import write_summary
+    from worldmodel.training.task_metric_stage import TaskMetricStageConfig, train_task_metric_stage
     from worldmodel.training.tb import TensorBoardLogger
     from worldmodel.world_model import WORLD_MODEL_FILE, WorldModel, state_spaces
 
@@ -88,8 +91,9 @@ def run_latent_stages(cfg: DictConfig, out: Path, summary: dict) -> None:
                                         workers=data_cfg.render_workers)
     latent = cfg.latent
     space, high_space = state_spaces(latent.space, latent.high_space)
+    proprio_dim = 0 if trajectories.proprio is None else int(trajectories.proprio.shape[1])
     head = LatentHead(encoder, LatentConfig(pool=latent.pool, dim=latent.dim, batch_size=latent.batch_size,
-                                            space=space, high_space=high_space))
+                                            space=space, high_space=high_space, proprio_dim=proprio_dim))
     data, latent_record = prepare_latents(head, trajectories, holdout_fraction=latent.holdout_fraction)
     latent_record["encoder"] = str(encoder_path)
     summary["latents"] = latent_record
@@ -156,21 +160,40 @@ def run_latent_stages(cfg: DictConfig, out: Path, summary: dict) -> None:
     summary["horizon"] = table
 
     env = envs.make(cfg.env.name, image_size=cfg.env.image_size)
+    task_metric = None
+    if "task" in cfg.stages:
+        t0 = time.perf_counter()
+        task_metric, task_summary = train_task_metric_stage(
+            states, trajectories.states, env.unwrapped.task_distance,
+            TaskMetricStageConfig(**OmegaConf.to_container(cfg.task)), run_dir=out, seed=cfg.seed,
+            resume=cfg.resume, record=records[space])
+        summary["task"] = {**task_summary, "seconds": time.perf_counter() - t0}
+    else:
+        task_metric = _latest_model(out, "task_metric", lambda c: TemporalMetric(MetricConfig(
+            states.z.shape[1], dim=c["dim"], hidden=c["hidden"], layers=c["layers"])), optional=True)
+    if cfg.env.planning_cost == "task" and task_metric is None:
+        raise FileNotFoundError(f"env {cfg.env.name} plans with the task cost (env.planning_cost=task) but no task "
+                                "cost was trained; add task to stages")
     space = env.action_space
     if metric is not None:
-        summary["metric_correlation"] = evaluate_metric(data, trajectories, metric, env, seed=cfg.seed)
         summary["metric_steps"] = metric_of_steps(metric.distance, data)
         log.info("metric distance of held-out frames h steps apart (median / upper quartile): %s",
                  ", ".join(f"{h}: {v['median']:.2f} / {v['p75']:.2f}" for h, v in summary["metric_steps"].items()))
     world_model = WorldModel(encoder.cfg, head.cfg, dynamics.cfg, high.cfg, env_name=cfg.env.name,
                              env_id=envs.ENV_IDS[cfg.env.name], image_size=cfg.env.image_size,
                              action_low=space.low, action_high=space.high, action_space=high.action_space_name,
-                             metric_cfg=metric.cfg if metric is not None else None)
+                             metric_cfg=metric.cfg if metric is not None else None,
+                             task_metric_cfg=task_metric.cfg if task_metric is not None else None,
+                             planning_cost=cfg.env.planning_cost)
     world_model.head.load_state_dict(head.state_dict())
     world_model.dynamics.load_state_dict(dynamics.state_dict())
     world_model.high.load_state_dict(high.state_dict())
+    if task_metric is not None:
+        world_model.task_metric.load_state_dict(task_metric.state_dict())
     if metric is not None:
         world_model.metric.load_state_dict(metric.state_dict())
+    summary["cost_correlation"] = evaluate_costs(world_model, states, trajectories, env.unwrapped, seed=cfg.seed)
+    if metric is not None:
         if hasattr(env.unwrapped, "render_at"):
             summary["cost_basin"], summary["cost_profile"] = evaluate_basin(world_model, env.unwrapped, seed=cfg.seed)
             summary["position_resolution"] = evaluate_resolution(world_model, env.unwrapped, seed=cfg.seed)
@@ -181,19 +204,22 @@ def run_latent_stages(cfg: DictConfig, out: Path, summary: dict) -> None:
     write_summary(out, summary)
 
 
-def evaluate_metric(data, trajectories, metric, env, seed: int) -> dict:
-    """Spearman / Pearson of the L1 latent distance and the learned metric vs the true (and geodesic, for
-    envs with ``is_free``) ball distance, on random pairs of held-out frames; logged and returned."""
+def evaluate_costs(world_model, states, trajectories, env, seed: int) -> dict:
+    """Spearman / Pearson of each planning cost the world model has (``latent``, ``metric``, ``task``) between
+    level-1 states of random pairs of held-out frames, against their task distance (and geodesic distance, for
+    envs with ``is_free``); logged and returned."""
     import numpy as np
 
-    from worldmodel.evaluation.metric_eval import format_metric_table, metric_table
+    from worldmodel.evaluation.metric_eval import cost_table, format_cost_table
 
-    starts = data.episode_starts
-    frames = np.concatenate([np.arange(starts[e], starts[e + 1]) for e in data.holdout_episodes])
-    table = metric_table(data.z[frames], trajectories.states[frames, :2],
-                         {"latent": lambda a, b: (a - b).abs().mean(-1), "metric": metric.distance},
-                         is_free=getattr(env.unwrapped, "is_free", None), seed=seed)
-    log.info("planning distance vs true distance (held-out pairs):\n%s", format_metric_table(table))
+    starts = states.episode_starts
+    frames = np.concatenate([np.arange(starts[e], starts[e + 1]) for e in states.holdout_episodes])
+    costs = ["latent"] + [name for name, model in (("metric", world_model.metric),
+                                                   ("task", world_model.task_metric)) if model is not None]
+    table = cost_table(states.z[frames], np.asarray(trajectories.states[frames]),
+                       {name: partial(world_model.distance, cost=name) for name in costs},
+                       task_distance=env.task_distance, is_free=getattr(env, "is_free", None), seed=seed)
+    log.info("planning costs vs true distances (held-out pairs):\n%s", format_cost_table(table))
     return table
 
 

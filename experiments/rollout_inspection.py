@@ -46,14 +46,18 @@ class EpisodeResult:
     record: Any  # agents.EpisodeRecord
     act_ms: list[float] = field(default_factory=list)  # wall time of each act call
     goal_image: np.ndarray | None = None  # (H, W, 3) uint8
+    goal_proprio: np.ndarray | None = None  # (P,) for envs with proprioception
     diagnostics: list[dict[str, Any]] = field(default_factory=list)  # agent.diagnostics after each act
 
 
 @torch.no_grad()
-def encode_frames(world_model: Any, frames: np.ndarray) -> torch.Tensor:
-    """(N, H, W, 3) uint8 -> (N, Dz), in batches."""
-    parts = [torch.as_tensor(world_model.encode(torch.from_numpy(np.ascontiguousarray(frames[i: i + ENCODE_BATCH]))))
-             for i in range(0, len(frames), ENCODE_BATCH)]
+def encode_frames(world_model: Any, frames: np.ndarray, proprio: np.ndarray | None = None) -> torch.Tensor:
+    """(N, H, W, 3) uint8 (and body states (N, P) for envs with proprioception) -> (N, Dz), in batches."""
+    parts = []
+    for i in range(0, len(frames), ENCODE_BATCH):
+        batch = torch.from_numpy(np.ascontiguousarray(frames[i: i + ENCODE_BATCH]))
+        body = None if proprio is None else np.asarray(proprio[i: i + ENCODE_BATCH])
+        parts.append(torch.as_tensor(world_model.encode(batch) if body is None else world_model.encode(batch, body)))
     return torch.cat(parts).float().cpu()
 
 
@@ -68,10 +72,10 @@ def distances_to(world_model: Any, z: torch.Tensor, goal: torch.Tensor, high: bo
 class FrameBank:
     """Real frames ``(N, H, W, 3)`` and their latents ``(N, Dz)``: shows a latent as its nearest frame."""
 
-    def __init__(self, world_model: Any, frames: np.ndarray):
+    def __init__(self, world_model: Any, frames: np.ndarray, proprio: np.ndarray | None = None):
         self.world_model = world_model
         self.frames = frames
-        self.latents = encode_frames(world_model, frames)
+        self.latents = encode_frames(world_model, frames, proprio)
         self._high_latents: torch.Tensor | None = None
 
     def nearest(self, latents: np.ndarray | torch.Tensor, high: bool = False) -> np.ndarray:
@@ -89,9 +93,10 @@ class FrameBank:
         return self.frames[self.nearest(latents, high)]
 
 
-def bank_frames(cfg: Any, checkpoint: str | None) -> np.ndarray:
-    """Exploration frames of ``cfg.env``: the checkpoint's own pretraining data when it is cached, else a
-    small fresh set (``cfg.bank``); at most ``cfg.bank.max_frames``, taken evenly."""
+def bank_frames(cfg: Any, checkpoint: str | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Exploration frames of ``cfg.env`` and their body states (None without proprioception): the checkpoint's
+    own pretraining data when it is cached, else a small fresh set (``cfg.bank``); at most
+    ``cfg.bank.max_frames``, taken evenly."""
     from omegaconf import OmegaConf
 
     from envs.exploration import cache_path, collect_trajectories
@@ -111,10 +116,9 @@ def bank_frames(cfg: Any, checkpoint: str | None) -> np.ndarray:
                 cache = pre_cache
     if episodes is None:
         episodes = min(bank.episodes, max(1, math.ceil(bank.max_frames / (bank.steps + 1))))
-    frames = collect_trajectories(env, episodes=episodes, steps=steps, seed=seed, image_size=size,
-                                  cache_dir=cache).frames
-    keep = np.unique(np.linspace(0, len(frames) - 1, min(len(frames), bank.max_frames)).round().astype(int))
-    return np.asarray(frames[keep])
+    data = collect_trajectories(env, episodes=episodes, steps=steps, seed=seed, image_size=size, cache_dir=cache)
+    keep = np.unique(np.linspace(0, len(data) - 1, min(len(data), bank.max_frames)).round().astype(int))
+    return np.asarray(data.frames[keep]), None if data.proprio is None else np.asarray(data.proprio[keep])
 
 
 class RolloutInspector:
@@ -135,7 +139,7 @@ class RolloutInspector:
 
     def bank(self) -> FrameBank:
         if self._bank is None:
-            self._bank = FrameBank(self.world_model, bank_frames(self.cfg, self.checkpoint))
+            self._bank = FrameBank(self.world_model, *bank_frames(self.cfg, self.checkpoint))
         return self._bank
 
     def log_episode(self, result: EpisodeResult) -> None:
@@ -148,10 +152,12 @@ class RolloutInspector:
             if math.isfinite(d):
                 log.scalar(f"{prefix}/distance", d, t)
         frames = np.stack(rec.frames) if rec.frames else None
+        proprio = np.stack(rec.proprio) if rec.proprio else None
+        goal_proprio = None if result.goal_proprio is None else result.goal_proprio[None]
         distance = np.asarray(rec.distances, dtype=np.float64)
         if self.world_model is not None and frames is not None and result.goal_image is not None:
-            z = encode_frames(self.world_model, frames)
-            goal = encode_frames(self.world_model, result.goal_image[None])[0]
+            z = encode_frames(self.world_model, frames, proprio)
+            goal = encode_frames(self.world_model, result.goal_image[None], goal_proprio)[0]
             distance = distances_to(self.world_model, z, goal)
             for t, d in enumerate(distance):
                 log.scalar(f"{prefix}/latent_distance", float(d), t)

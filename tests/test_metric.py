@@ -251,8 +251,8 @@ def test_pretrain_metric_stage_end_to_end_saves_the_metric_and_its_correlation(t
     pretrain(run, tmp_path / "cache", "metric.steps=20", "metric.batch_size=32")  # default stages end with metric
     summary = json.loads((run / "summary.json").read_text())
     assert summary["metric"]["steps"] == 20
-    table = summary["metric_correlation"]
-    assert set(table) == {"euclidean", "geodesic"} and set(table["geodesic"]) == {"latent", "metric"}
+    table = summary["cost_correlation"]
+    assert set(table) == {"task", "geodesic"} and set(table["geodesic"]) == {"latent", "metric", "task"}
     assert summary["metric_steps"] and all(v["p75"] >= v["median"] for v in summary["metric_steps"].values())
     basin = summary["cost_basin"]
     assert set(basin) == {"0.5 m", "1 m", "2 m"}

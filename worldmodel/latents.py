@@ -8,6 +8,11 @@ repeated to one tubelet and encoded into
 ``Dz`` dims (64 in pretrain), scaled so the average dim has unit variance. PCA keeps the directions that vary
 most across the data (for the point mass: where the ball is) and makes planning cheap.
 
+Proprioception: for envs that report the agent's body state ``(P,)``, the latent is the visual latent followed
+by the standardised body state (each dim unit variance on the training frames, like the PCA dims):
+``(B, Dz + P)``. The fusion is late on purpose: the frozen encoder never sees the body state, and every level
+and cost downstream reads both.
+
 Pooled features of a whole ``TrajectoryDataset`` are cached on disk next to the dataset, keyed by
 ``(encoder hash, dataset hash, pool)``; the PCA is fitted from the cache in seconds.
 """
@@ -42,6 +47,12 @@ class LatentConfig:
     # embedding of it, ``TemporalMetric.state``); pretrain's ``latent.space``. Files from before the choice: pca.
     space: str = "pca"
     high_space: str | None = None  # the same choice for level 2 alone (``latent.high_space``); None: ``space``
+    proprio_dim: int = 0  # P: body-state dims appended to the visual latent (0: pixels only)
+
+    @property
+    def out_dim(self) -> int:
+        """The fused latent's size ``Dz + P``."""
+        return self.dim + self.proprio_dim
 
 
 def state_dict_hash(module_or_state: nn.Module | dict) -> str:
@@ -65,8 +76,13 @@ def dataset_hash(dataset) -> str:
     return digest.hexdigest()[:16]
 
 
+class ProprioMissingError(ValueError):
+    """A latent head fused with proprioception was given none, or the reverse."""
+
+
 class LatentHead(nn.Module):
-    """Frozen encoder tokens -> ``(B, Dz)``: pool to a coarse grid, subtract the mean, project (PCA)."""
+    """Frozen encoder tokens -> ``(B, Dz)``: pool to a coarse grid, subtract the mean, project (PCA); then the
+    standardised body state appended when the config has ``proprio_dim``: ``(B, Dz + P)``."""
 
     def __init__(self, encoder: nn.Module, cfg: LatentConfig):
         super().__init__()
@@ -82,10 +98,19 @@ class LatentHead(nn.Module):
             raise ValueError(f"latent dim {cfg.dim} exceeds the pooled feature size {features}")
         self.register_buffer("mean", torch.zeros(features))
         self.register_buffer("projection", torch.eye(features, cfg.dim))  # (F, Dz)
+        self.register_buffer("proprio_mean", torch.zeros(cfg.proprio_dim))
+        self.register_buffer("proprio_std", torch.ones(cfg.proprio_dim))
 
     @property
     def dim(self) -> int:
-        return self.cfg.dim
+        """The fused latent's size (``Dz + P``)."""
+        return self.cfg.out_dim
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # files written before proprioception have no body-state buffers: a pixel-only head
+        for name in ("proprio_mean", "proprio_std"):
+            state_dict.setdefault(prefix + name, getattr(self, name).clone())
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @torch.no_grad()
     def pooled(self, frames: torch.Tensor | np.ndarray) -> torch.Tensor:
@@ -107,14 +132,38 @@ class LatentHead(nn.Module):
         cells = nn.functional.adaptive_avg_pool2d(grid, self.pool)
         return rearrange(cells, "b d p q -> b (p q d)")
 
-    def project(self, pooled: torch.Tensor) -> torch.Tensor:
-        """Pooled features ``(..., F)`` -> latents ``(..., Dz)``."""
-        return (pooled.to(self.mean.dtype) - self.mean) @ self.projection
+    def project(self, pooled: torch.Tensor, proprio: torch.Tensor | np.ndarray | None = None) -> torch.Tensor:
+        """Pooled features ``(..., F)`` (and body states ``(..., P)``) -> latents ``(..., Dz + P)``."""
+        visual = (pooled.to(self.mean.dtype) - self.mean) @ self.projection
+        expects = self.cfg.proprio_dim
+        if proprio is None:
+            if expects:
+                raise ProprioMissingError(f"this latent head fuses {expects} proprioception dims, but the "
+                                          "observation has none (a checkpoint trained with proprioception used "
+                                          "on an env without it)")
+            return visual
+        if not expects:
+            raise ProprioMissingError("the observation has proprioception but this latent head was fitted "
+                                      "without it (a pixel-only checkpoint used on an env with proprioception)")
+        proprio = torch.as_tensor(np.asarray(proprio) if not torch.is_tensor(proprio) else proprio,
+                                  dtype=visual.dtype, device=visual.device)
+        if proprio.shape[-1] != expects:
+            raise ProprioMissingError(f"proprioception has {proprio.shape[-1]} dims, this latent head "
+                                      f"expects {expects}")
+        proprio = proprio.expand(*visual.shape[:-1], expects)
+        return torch.cat([visual, (proprio - self.proprio_mean) / self.proprio_std], dim=-1)
 
     @torch.no_grad()
-    def forward(self, frames: torch.Tensor | np.ndarray) -> torch.Tensor:
-        """uint8 frames ``(B, H, W, 3)`` -> latents ``(B, Dz)``."""
-        return self.project(self.pooled(frames))
+    def fit_proprio(self, proprio: torch.Tensor) -> None:
+        """Set the body state's standardisation from the training frames' ``(N, P)``."""
+        self.proprio_mean.copy_(proprio.mean(0))
+        self.proprio_std.copy_(proprio.std(0).clamp_min(1e-6))
+
+    @torch.no_grad()
+    def forward(self, frames: torch.Tensor | np.ndarray,
+                proprio: torch.Tensor | np.ndarray | None = None) -> torch.Tensor:
+        """uint8 frames ``(B, H, W, 3)`` (and body states ``(B, P)``) -> latents ``(B, Dz + P)``."""
+        return self.project(self.pooled(frames), proprio)
 
     @torch.no_grad()
     def fit(self, pooled: torch.Tensor) -> dict:
@@ -239,9 +288,13 @@ def prepare_latents(head: LatentHead, dataset, *, cache_dir: str | os.PathLike |
                                      holdout_fraction)
     train_end = int(dataset.episode_starts[probe.train_episodes[-1] + 1])  # train episodes come first
     stats = head.fit(pooled[:train_end])
-    z = head.project(pooled)
+    proprio = getattr(dataset, "proprio", None)
+    if proprio is not None:
+        proprio = torch.from_numpy(np.array(proprio, np.float32))
+        head.fit_proprio(proprio[:train_end])
+    z = head.project(pooled, proprio)
     data = LatentTrajectories.build(z, dataset.actions, dataset.episode_starts, holdout_fraction)
-    record = {**stats, "frames": len(dataset), "encode_seconds": encode_seconds,
+    record = {**stats, "proprio_dim": head.cfg.proprio_dim, "frames": len(dataset), "encode_seconds": encode_seconds,
               "encoder_hash": state_dict_hash(head.encoder), "dataset_hash": dataset_hash(dataset),
               "train_episodes": len(data.train_episodes), "holdout_episodes": len(data.holdout_episodes),
               "latent_std": float(z.std(0).mean())}

@@ -2,18 +2,21 @@
 
     wm = WorldModel.load("runs/pretrain/pointmass_tworooms/<date>")      # or the world_model.pt file
     wm.check_compatible(env)
-    z = wm.encode(frames)                        # uint8 (B, H, W, 3) -> states (B, Dz)
+    z = wm.encode(frames, proprio)               # uint8 (B, H, W, 3) [, (B, P)] -> states (B, Dz)
+    z = wm.encode_observation(observation)       # one env observation (an image or {"pixels", "proprio"}) -> (Dz,)
+    goal = wm.encode_goal(info)                  # info["goal_image"] [, info["goal_proprio"]] -> (Dz,)
     traj = wm.rollout(z, actions)                # (N, H, A) -> (N, H, Dz), one env step per entry
     e = wm.high_state(z)                         # level 2's state (B, Dh): z itself, or the metric's embedding
     jumps = wm.high_rollout(e, codes)            # (N, H2, C) -> (N, H2, Dh), k env steps per entry
     cost = wm.high_distance(jumps[:, -1], e_goal)  # (N,): the same costs between level-2 states
-    cost = wm.distance(traj[:, -1], goal)        # (N,): the learned metric when the model has one
+    cost = wm.distance(traj[:, -1], goal)        # (N,): the checkpoint's planning cost (default_cost)
     cost = wm.distance(traj[:, -1], goal, cost="latent")   # (N,): mean L1 in z
 
 The state ``z`` level 1 works in is the planning metric's embedding of the PCA latent of the encoder tokens
 (``latent_cfg.space="metric"``: ``TemporalMetric.state``, new pretrain runs) or that PCA latent itself
-(``"pca"``). Level 2 works in ``high_state(z)``: the same, or the embedding when level 1 is in the PCA latent
-and ``latent_cfg.high_space="metric"``.
+(``"pca"``); for envs with proprioception the PCA latent is followed by the standardised body state
+(``worldmodel.latents``), so both spaces carry it. Level 2 works in ``high_state(z)``: the same, or the
+embedding when level 1 is in the PCA latent and ``latent_cfg.high_space="metric"``.
 
 Saved as one ``torch.save`` file of state dicts and plain-data configs, read back with
 ``torch.load(weights_only=True)``: loading never runs code from the file.
@@ -30,6 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from worldmodel import observations
 from worldmodel.errors import IncompatibleCheckpointError
 from worldmodel.latents import LatentConfig, LatentHead
 from worldmodel.models.dynamics import DynamicsConfig, LatentDynamics
@@ -40,7 +44,9 @@ from worldmodel.training.checkpoint import CheckpointError, load_checkpoint
 
 WORLD_MODEL_FILE = "world_model.pt"
 FORMAT_VERSION = 1
-COSTS = ("latent", "metric")  # planning costs: mean L1 in z | the learned temporal metric (models.metric)
+# planning costs: mean L1 in z | the learned temporal metric (training.metric_stage) | the learned task distance
+# (training.task_metric_stage, which reads level-1 states)
+COSTS = ("latent", "metric", "task")
 STATE_SPACES = ("pca", "metric")
 
 
@@ -62,12 +68,13 @@ class WorldModel(nn.Module):
     def __init__(self, encoder_cfg: VideoViTConfig, latent_cfg: LatentConfig, dynamics_cfg: DynamicsConfig,
                  hierarchy_cfg: HierarchyConfig, *, env_name: str, image_size: int, action_low, action_high,
                  env_id: str | None = None, action_space: str = "chunk_code",
-                 metric_cfg: MetricConfig | None = None):
+                 metric_cfg: MetricConfig | None = None, task_metric_cfg: MetricConfig | None = None,
+                 planning_cost: str | None = None):
         super().__init__()
         spaces = state_spaces(latent_cfg.space, latent_cfg.high_space)
         if "metric" in spaces and metric_cfg is None:
             raise ValueError("latent space 'metric' needs a planning metric (metric_cfg)")
-        dims = [metric_cfg.dim if space == "metric" else latent_cfg.dim for space in spaces]
+        dims = [metric_cfg.dim if space == "metric" else latent_cfg.out_dim for space in spaces]
         if [dynamics_cfg.latent_dim, hierarchy_cfg.latent_dim] != dims:
             raise ValueError(f"latent dims disagree: {spaces[0]} state {dims[0]}, dynamics {dynamics_cfg.latent_dim}; "
                              f"{spaces[1]} state {dims[1]}, hierarchy {hierarchy_cfg.latent_dim}")
@@ -80,10 +87,17 @@ class WorldModel(nn.Module):
         self.head = LatentHead(VideoEncoder(encoder_cfg), latent_cfg)
         self.dynamics = LatentDynamics(dynamics_cfg)
         self.high = HighLevel(hierarchy_cfg, action_space)
-        if metric_cfg is not None and metric_cfg.latent_dim != latent_cfg.dim:
-            raise ValueError(f"metric latent dim {metric_cfg.latent_dim} != latent dim {latent_cfg.dim}")
+        if metric_cfg is not None and metric_cfg.latent_dim != latent_cfg.out_dim:
+            raise ValueError(f"metric latent dim {metric_cfg.latent_dim} != latent dim {latent_cfg.out_dim}")
         self.metric_cfg = metric_cfg
         self.metric = TemporalMetric(metric_cfg) if metric_cfg is not None else None
+        if task_metric_cfg is not None and task_metric_cfg.latent_dim != dims[0]:
+            raise ValueError(f"task metric latent dim {task_metric_cfg.latent_dim} != level-1 state dim {dims[0]}")
+        self.task_metric_cfg = task_metric_cfg
+        self.task_metric = TemporalMetric(task_metric_cfg) if task_metric_cfg is not None else None
+        if planning_cost is not None and planning_cost not in COSTS:
+            raise ValueError(f"unknown planning cost {planning_cost!r}; choose one of {COSTS}")
+        self.planning_cost = planning_cost
         self.requires_grad_(False)
         self.eval()
 
@@ -105,6 +119,11 @@ class WorldModel(nn.Module):
         return self.hierarchy_cfg.latent_dim
 
     @property
+    def proprio_dim(self) -> int:
+        """Body-state dims the model reads with each frame (0: pixels only)."""
+        return self.latent_cfg.proprio_dim
+
+    @property
     def state_space(self) -> str:
         return self.latent_cfg.space
 
@@ -118,8 +137,10 @@ class WorldModel(nn.Module):
 
     # ---- the model ------------------------------------------------------------------------------
     @torch.no_grad()
-    def encode(self, frames: np.ndarray | torch.Tensor) -> torch.Tensor:
-        """uint8 ``(B, H, W, 3)`` (or one ``(H, W, 3)``) -> latents ``(B, Dz)``."""
+    def encode(self, frames: np.ndarray | torch.Tensor, proprio: np.ndarray | torch.Tensor | None = None
+               ) -> torch.Tensor:
+        """uint8 ``(B, H, W, 3)`` (or one ``(H, W, 3)``) and body states ``(B, P)`` (or ``(P,)``; only for
+        models with proprioception) -> states ``(B, Dz)``."""
         frames = torch.as_tensor(np.asarray(frames)) if not torch.is_tensor(frames) else frames
         if frames.ndim == 3:
             frames = frames[None]
@@ -127,7 +148,23 @@ class WorldModel(nn.Module):
             raise IncompatibleCheckpointError(
                 f"world model for {self.env_name} expects {self.image_size}x{self.image_size} frames, "
                 f"got {tuple(frames.shape[1:3])}")
-        return self.latent_state(self.head(frames))
+        if (proprio is None) != (self.proprio_dim == 0):
+            raise IncompatibleCheckpointError(
+                f"world model for {self.env_name} reads {self.proprio_dim} proprioception dims, the observation "
+                f"has {'none' if proprio is None else np.shape(proprio)[-1]}; pretrain on this env or pass a "
+                "matching checkpoint")
+        if proprio is not None:
+            proprio = torch.as_tensor(np.asarray(proprio, np.float32)).to(self.head.mean.device)
+            proprio = proprio[None] if proprio.ndim == 1 else proprio
+        return self.latent_state(self.head(frames, proprio))
+
+    def encode_observation(self, observation) -> torch.Tensor:
+        """One env observation (an image, or ``{"pixels", "proprio"}``) -> its state ``(Dz,)``."""
+        return self.encode(*observations.split_observation(observation))[0]
+
+    def encode_goal(self, info: dict) -> torch.Tensor:
+        """The goal of a reset ``info`` (``goal_image`` and, with proprioception, ``goal_proprio``) -> ``(Dz,)``."""
+        return self.encode(*observations.goal_observation(info))[0]
 
     @torch.no_grad()
     def latent_state(self, pca: torch.Tensor) -> torch.Tensor:
@@ -173,8 +210,8 @@ class WorldModel(nn.Module):
     def distance(self, z: torch.Tensor, goal: torch.Tensor, cost: str | None = None) -> torch.Tensor:
         """``(..., Dz)`` vs ``(Dz,)`` or ``(..., Dz)`` -> ``(...)``.
 
-        ``cost``: ``"metric"`` (learned temporal distance, in env steps), ``"latent"`` (mean L1 in the state)
-        or None (the metric when this model has one, else latent).
+        ``cost``: ``"metric"`` (learned temporal distance, in env steps), ``"task"`` (learned task distance,
+        in the env's units), ``"latent"`` (mean L1 in the state) or None (``default_cost``).
         """
         return self._distance(z, goal, cost, self.state_space)
 
@@ -193,10 +230,23 @@ class WorldModel(nn.Module):
                     "cost='metric' but this world model has no planning metric; train one with "
                     "`python -m experiments.pretrain stages=[metric] hydra.run.dir=RUN` or use cost=latent")
             return self.metric.state_distance(z, goal) if space == "metric" else self.metric.distance(z, goal)
+        if cost == "task":
+            if self.task_metric is None:
+                raise IncompatibleCheckpointError(
+                    "cost='task' but this world model has no task cost; train one with "
+                    "`python -m experiments.pretrain stages=[task] hydra.run.dir=RUN` or use cost=metric")
+            if space != self.state_space:
+                raise IncompatibleCheckpointError(
+                    f"the task cost reads level-1 states ({self.state_space}), not {space} states; pretrain with "
+                    "latent.high_space unset so that both levels share one space")
+            return self.task_metric.distance(z, goal)
         raise ValueError(f"unknown planning cost {cost!r}; choose one of {COSTS} (or None for the default)")
 
     @property
     def default_cost(self) -> str:
+        """The cost chosen at pretraining (the env's ``planning_cost``); else the metric when there is one."""
+        if self.planning_cost is not None:
+            return self.planning_cost
         return "metric" if self.metric is not None else "latent"
 
     @staticmethod
@@ -212,7 +262,8 @@ class WorldModel(nn.Module):
         Compares the env (its gymnasium id, or short name), the observation resolution and the action box.
         """
         space = env.action_space
-        obs_shape = tuple(getattr(env.observation_space, "shape", ()) or ())
+        obs_shape = observations.pixel_shape(env.observation_space)
+        env_proprio = observations.proprio_dim(env.observation_space)
         spec = getattr(env, "spec", None)
         env_id = getattr(spec, "id", None) or type(getattr(env, "unwrapped", env)).__name__
         problems = []
@@ -220,6 +271,8 @@ class WorldModel(nn.Module):
             problems.append(f"env: checkpoint {self.env_name!r} ({self.env_id}), env {env_id!r}")
         if obs_shape[:2] != (self.image_size, self.image_size):
             problems.append(f"resolution: checkpoint {self.image_size}x{self.image_size}, env observation {obs_shape}")
+        if env_proprio != self.proprio_dim:
+            problems.append(f"proprioception: checkpoint {self.proprio_dim} dims, env {env_proprio}")
         same_box = (tuple(getattr(space, "shape", ())) == (self.action_dim,)
                     and np.allclose(space.low, self.action_low) and np.allclose(space.high, self.action_high))
         if not same_box:
@@ -240,7 +293,10 @@ class WorldModel(nn.Module):
                  "action_space": self.high.action_space_name,
                  "configs": {"encoder": asdict(self.encoder_cfg), "latent": asdict(self.latent_cfg),
                              "dynamics": asdict(self.dynamics_cfg), "hierarchy": asdict(self.hierarchy_cfg),
-                             "metric": asdict(self.metric_cfg) if self.metric_cfg is not None else None},
+                             "metric": asdict(self.metric_cfg) if self.metric_cfg is not None else None,
+                             "task_metric": (asdict(self.task_metric_cfg) if self.task_metric_cfg is not None
+                                             else None)},
+                 "planning_cost": self.planning_cost,
                  "state_dict": {k: v.detach().cpu() for k, v in self.state_dict().items()}}
         return save_checkpoint(path, state, update_last=False)
 
@@ -264,12 +320,15 @@ class WorldModel(nn.Module):
                     action_low=state["action_low"], action_high=state["action_high"],
                     action_space=state["action_space"],
                     # files written before the planning metric existed have no "metric" entry: no metric
-                    metric_cfg=MetricConfig(**configs["metric"]) if configs.get("metric") else None)
+                    metric_cfg=MetricConfig(**configs["metric"]) if configs.get("metric") else None,
+                    task_metric_cfg=MetricConfig(**configs["task_metric"]) if configs.get("task_metric") else None,
+                    planning_cost=state.get("planning_cost"))
         model.load_state_dict(state["state_dict"])
         return model.to(device)
 
     def describe(self) -> dict[str, Any]:
         return {"env": self.env_name, "image_size": self.image_size, "action_dim": self.action_dim,
+                "proprio_dim": self.proprio_dim,
                 "latent_space": self.state_space, "latent_dim": self.latent_dim,
                 "high_latent_space": self.high_space, "k": self.k, "code_dim": self.code_dim,
                 "planning_cost": self.default_cost}

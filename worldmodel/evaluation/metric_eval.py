@@ -1,7 +1,8 @@
-"""How well a latent distance tracks the true distance between held-out frames (Spearman and Pearson).
+"""How well a planning cost ranks held-out frames by the true distance between them (Spearman and Pearson).
 
-True distances: the ball's straight-line distance and, for envs with ``is_free(position)`` (the point-mass
-layouts), the shortest path on a free-space grid (8-connected), i.e. the geodesic distance round the walls.
+True distances: the env's task distance (the ball's, the fingertip's or the block's straight-line distance)
+and, for envs with ``is_free(position)`` (the point-mass layouts), the shortest path on a free-space grid
+(8-connected), i.e. the geodesic distance round the walls.
 """
 
 from __future__ import annotations
@@ -62,18 +63,22 @@ def correlations(pred: np.ndarray, true: np.ndarray) -> dict[str, float]:
             "pearson": float(np.corrcoef(pred, true)[0, 1])}
 
 
-def metric_table(z: torch.Tensor, positions: np.ndarray, distances: dict[str, Callable], *, is_free=None,
-                 sources: int = 64, targets: int = 32, seed: int = 0) -> dict[str, dict[str, dict[str, float]]]:
+def cost_table(z: torch.Tensor, states: np.ndarray, distances: dict[str, Callable], *,
+               task_distance: Callable[[np.ndarray, np.ndarray], np.ndarray], is_free=None, sources: int = 64,
+               targets: int = 32, seed: int = 0) -> dict[str, dict[str, dict[str, float]]]:
     """Correlations of each ``distances[name](z_a, z_b) -> (P,)`` with the true distances on random pairs.
 
-    ``z (N, Dz)`` and ``positions (N, 2)`` of held-out frames. Returns ``{true_kind: {name: {spearman, pearson}}}``.
+    ``z (N, Dz)`` and task ``states (N, S)`` of held-out frames; ``task_distance(states_a, states_b) -> (P,)``;
+    with ``is_free`` the first two state dims are the position the geodesic is measured on. Returns
+    ``{true_kind: {name: {spearman, pearson}}}`` with true kinds ``task`` (and ``geodesic``).
     """
     rng = np.random.default_rng(seed)
     a = np.repeat(rng.choice(len(z), sources, replace=len(z) < sources), targets)
     b = rng.choice(len(z), sources * targets)
-    truth = {"euclidean": np.linalg.norm(positions[a] - positions[b], axis=-1)}
+    truth = {"task": np.asarray(task_distance(states[a], states[b]), np.float64)}
     if is_free is not None:
         cell = 0.05
+        positions = states[:, :2]
         axis, free = free_grid(is_free, cell=cell)
         cells = nearest_free_cell(positions, axis, free)
         geodesic = np.empty(len(a))
@@ -87,7 +92,7 @@ def metric_table(z: torch.Tensor, positions: np.ndarray, distances: dict[str, Ca
     return {kind: {name: correlations(p, t) for name, p in pred.items()} for kind, t in truth.items()}
 
 
-def format_metric_table(table: dict) -> str:
+def format_cost_table(table: dict) -> str:
     names = list(next(iter(table.values())))
     lines = ["true distance | " + " | ".join(f"{n} spearman / pearson" for n in names)]
     for kind, row in table.items():
