@@ -1,5 +1,5 @@
-"""The clips the video stage reads: ``data=sim`` (rendered from our env) or ``data=videos`` (a folder or list of
-the user's videos).
+"""The clips the video stage reads: ``data=sim`` (rendered from our env), ``data=videos`` (a folder or list of
+the user's videos) or ``data=sim+videos`` (both, ``data.video_fraction`` of the clips from the videos).
 
 Each builder returns the clip source, a record of where the clips came from (``summary.json`` ``video.data``)
 and the skipped inputs per reason (``video.skipped_inputs``).
@@ -12,7 +12,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-SOURCES = ("sim", "videos")
+SOURCES = ("sim", "videos", "sim+videos")
 
 
 def _sim_clips(cfg: DictConfig, model_cfg, dist) -> tuple[Any, dict[str, Any]]:
@@ -51,6 +51,8 @@ def _video_clips(cfg: DictConfig, model_cfg, frame_step: int) -> tuple[Any, dict
 
 def build_clip_dataset(cfg: DictConfig, model_cfg, dist) -> tuple[Any, dict[str, Any], dict[str, int]]:
     """(clip source, record of its origin, skipped inputs per reason) for ``cfg.data.source``."""
+    from worldmodel.data.mixed_clips import MixedClips
+
     data = cfg.data
     if data.source == "sim":
         dataset, record = _sim_clips(cfg, model_cfg, dist)
@@ -58,4 +60,15 @@ def build_clip_dataset(cfg: DictConfig, model_cfg, dist) -> tuple[Any, dict[str,
     if data.source == "videos":
         dataset, record = _video_clips(cfg, model_cfg, data.frame_step)
         return dataset, record, dataset.skipped_counts()
+    if data.source == "sim+videos":
+        fraction = float(data.video_fraction)
+        if not 0 < fraction < 1:
+            raise ValueError(f"data.video_fraction must lie strictly between 0 and 1, got {fraction}; "
+                             f"use data=sim or data=videos for one source alone")
+        videos, video_record = _video_clips(cfg, model_cfg, data.video_frame_step or data.frame_step)
+        sim, sim_record = _sim_clips(cfg, model_cfg, dist)
+        mixed = MixedClips([sim, videos], [1 - fraction, fraction])
+        record = {"source": "sim+videos", "video_fraction": fraction, "clips_per_epoch": len(mixed),
+                  "sim": sim_record, "videos": video_record}
+        return mixed, record, videos.skipped_counts()
     raise ValueError(f"unknown data.source {data.source!r}; choose one of {', '.join(SOURCES)}")

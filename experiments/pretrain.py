@@ -1,4 +1,4 @@
-"""Pretrain the world model: ``python -m experiments.pretrain [env=NAME] [model=NAME] [data=sim|videos] ...``
+"""Pretrain the world model: ``python -m experiments.pretrain [env=NAME] [model=NAME] [data=sim|videos|sim+videos] ...``
 
 Stages run in order: ``video`` (V-JEPA encoder), ``dynamics`` (level 1), ``hierarchy`` (level 2) and ``metric`` (the
 planning cost; see ``experiments.pretrain_levels``). The run directory holds ``tb/``,

@@ -190,3 +190,21 @@ def test_small_h264_and_vp9_videos_all_train_and_every_broken_file_is_named(tmp_
         assert f"skipping video {root / name}: {reason}" in result.stdout + result.stderr
     assert len(list((cache / "video_index").glob("*.json"))) == 1  # the next run probes nothing
 
+
+def test_sim_plus_videos_trains_on_clips_of_both(tmp_path):
+    root = tmp_path / "videos"
+    _issue_folder(root)
+    run = tmp_path / "run"
+    pretrain(run, tmp_path / "cache", "data=sim+videos", f"data.root={root}", "data.video_fraction=0.25",
+             "video.steps=2")
+    video = json.loads((run / "summary.json").read_text())["video"]
+    data = video["data"]
+    assert video["steps"] == 2 and data["source"] == "sim+videos" and data["video_fraction"] == 0.25
+    assert data["sim"]["env"] == "pointmass_tworooms" and data["videos"]["videos"] == 4
+    assert video["skipped_inputs"]["empty"] == 1 and sum(video["skipped_inputs"].values()) == 4
+
+
+def test_sim_plus_videos_rejects_a_fraction_outside_0_1(tmp_path):
+    result = pretrain(tmp_path / "run", tmp_path / "cache", "data=sim+videos", f"data.root={tmp_path}",
+                      "data.video_fraction=1.0", check=False)
+    assert result.returncode == 2 and "video_fraction" in result.stderr and "Traceback" not in result.stderr
