@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 
-from worldmodel.data.video_probe import VideoFacts, inspect_video
+from worldmodel.data.video_probe import VideoFacts, inspect_video, stderr_silenced
 
 log = logging.getLogger(__name__)
 
@@ -94,22 +94,28 @@ def _unchanged(entry: VideoFacts | None, path: str) -> bool:
 
 
 def probe_files(
-    paths: list[str], index_path: str | os.PathLike | None = None, root: str = "", workers: int = 4
+    paths: list[str],
+    index_path: str | os.PathLike | None = None,
+    root: str = "",
+    workers: int = 4,
+    quiet: bool = True,
 ) -> tuple[list[VideoFacts], int]:
     """Facts for every path (in order) and how many files were probed (the rest came from the index).
 
     Without ``index_path`` every file is probed. With it, unchanged files are read from the index and the
-    index is rewritten when anything was probed or a file left the folder.
+    index is rewritten when anything was probed or a file left the folder. ``quiet``: stderr points at
+    /dev/null while files are probed (``stderr_silenced``), not while the index is read or written.
     """
     cached = load_index(index_path) if index_path is not None else {}
     facts: list[VideoFacts | None] = [entry if _unchanged(entry := cached.get(p), p) else None for p in paths]
     todo = [i for i, f in enumerate(facts) if f is None]
     workers = max(1, min(int(workers), len(todo)))
-    if workers == 1:
-        probed = [inspect_video(paths[i]) for i in todo]
-    else:
-        with ThreadPoolExecutor(workers, thread_name_prefix="probe") as pool:
-            probed = list(pool.map(inspect_video, [paths[i] for i in todo]))
+    with stderr_silenced(quiet):
+        if workers == 1:
+            probed = [inspect_video(paths[i]) for i in todo]
+        else:
+            with ThreadPoolExecutor(workers, thread_name_prefix="probe") as pool:
+                probed = list(pool.map(inspect_video, [paths[i] for i in todo]))
     for i, result in zip(todo, probed):
         facts[i] = result
     done: list[VideoFacts] = [f for f in facts if f is not None]

@@ -45,7 +45,6 @@ from worldmodel.data.video_probe import (
     SKIP_REASONS,
     VideoInfo,
     error_summary,
-    stderr_silenced,
     usable,
 )
 from worldmodel.errors import UserError
@@ -193,8 +192,9 @@ class VideoClipDataset:
                 f"no video files found in {self.source} (looked for {', '.join(VIDEO_EXTENSIONS)})"
             )
 
-        with stderr_silenced(quiet):
-            facts, self.probed = probe_files(paths, index_path, root=self.source, workers=num_probe_workers)
+        facts, self.probed = probe_files(
+            paths, index_path, root=self.source, workers=num_probe_workers, quiet=quiet
+        )
         results = [usable(f, self.frames, self.frame_step) for f in facts]
 
         self.videos: list[VideoInfo] = [r.info for r in results if r.info is not None]
