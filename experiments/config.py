@@ -51,9 +51,11 @@ class ModelConfig:
 
 @dataclass
 class DataConfig:
-    source: str = MISSING  # sim | videos
+    source: str = MISSING  # sim | videos | sim+videos
     root: Optional[str] = None  # videos: a folder (searched recursively) or a .csv/.txt list of paths
     frame_step: int = 2
+    video_fraction: float = 0.5  # sim+videos: share of the clips drawn from the videos, the rest from the env
+    video_frame_step: Optional[int] = None  # sim+videos: the videos' frame step (null: frame_step)
     episodes: int = 200  # sim: exploration episodes rendered from the env
     episode_steps: int = 64  # sim: steps per exploration episode
     num_workers: int = 1

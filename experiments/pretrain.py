@@ -1,4 +1,4 @@
-"""Pretrain the world model: ``python -m experiments.pretrain [env=NAME] [model=NAME] [data=sim|videos] ...``
+"""Pretrain the world model: ``python -m experiments.pretrain [env=NAME] [model=NAME] [data=sim|videos|sim+videos] ...``
 
 Stages run in order: ``video`` (V-JEPA encoder), ``dynamics`` (level 1), ``hierarchy`` (level 2) and ``metric`` (the
 planning cost; see ``experiments.pretrain_levels``). The run directory holds ``tb/``,
@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict
-from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from experiments.clip_data import build_clip_dataset
 from experiments.common import run_dir, user_errors_as_one_line
 from experiments.config import register_schemas
 
@@ -30,38 +30,6 @@ def build_model_config(model_cfg: DictConfig):
 
     overrides = {k: v for k, v in OmegaConf.to_container(model_cfg).items() if k != "name" and v is not None}
     return get_preset(model_cfg.name, **overrides)
-
-
-def build_clip_dataset(cfg: DictConfig, model_cfg, dist):
-    """The clips the video stage reads, and a record of where they came from."""
-    from worldmodel.data.sim_clips import SimClipDataset
-    from worldmodel.data.videos import VideoClipDataset
-
-    data = cfg.data
-    if data.source == "sim":
-        from envs.exploration import collect_trajectories
-        from worldmodel.training.distributed import barrier
-
-        # Rank 0 renders (or finds the cache) first; the others then read the cache.
-        for rank_turn in (True, False):
-            if dist.is_main == rank_turn:
-                trajectories = collect_trajectories(
-                    cfg.env.name, episodes=data.episodes, steps=data.episode_steps, seed=cfg.seed,
-                    image_size=cfg.env.image_size, cache_dir=Path(cfg.cache_dir) / "trajectories",
-                    workers=data.render_workers)
-            barrier()
-        dataset = SimClipDataset(trajectories.frames, trajectories.episode_starts, frames=model_cfg.frames,
-                                 frame_step=data.frame_step, size=model_cfg.image_size)
-        return dataset, {"source": "sim", "env": cfg.env.name, "episodes": data.episodes}, {}
-    if data.source == "videos":
-        if data.root is None or OmegaConf.is_missing(data, "root"):
-            raise ValueError("data=videos needs data.root=PATH (a folder of videos or a .csv/.txt list)")
-        dataset = VideoClipDataset.from_root(data.root, frames=model_cfg.frames, frame_step=data.frame_step,
-                                             size=model_cfg.image_size, num_probe_workers=data.probe_workers)
-        record = {"source": "videos", "root": str(data.root), "videos": len(dataset.paths),
-                  "skipped_files": {reason: paths for reason, paths in dataset.skipped.items() if paths}}
-        return dataset, record, dataset.skipped_counts()
-    raise ValueError(f"unknown data.source {data.source!r}; choose sim or videos")
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="pretrain")

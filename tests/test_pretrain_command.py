@@ -156,3 +156,55 @@ def test_video_folder_with_bad_files_trains_and_counts_each_skip(tmp_path):
     assert skipped["empty"] == 1 and skipped["too_short"] == 1 and sum(skipped.values()) == 4
     named = [path for paths in video["data"]["skipped_files"].values() for path in paths]
     assert sorted(Path(p).name for p in named) == ["empty.mp4", "short.mp4", "text.mkv", "truncated.mp4"]
+
+
+def _issue_folder(root: Path) -> dict[str, list[str]]:
+    """H.264 .mp4 and VP9 .webm videos at 96x96 (a width decord cannot copy at full size) and four broken
+    files; returns {reason: [broken file name]}."""
+    from tests.video_utils import write_test_video
+
+    root.mkdir(parents=True)
+    for i in range(2):
+        write_test_video(root / f"clip{i}.mp4", frames=30, size=96, seed=i)
+        write_test_video(root / f"clip{i}.webm", frames=30, size=96, codec="libvpx-vp9", seed=10 + i)
+    (root / "empty.mp4").write_bytes(b"")
+    (root / "notes.mp4").write_text("not a video\n" * 10)
+    good = (root / "clip0.mp4").read_bytes()
+    (root / "cut.mp4").write_bytes(good[: len(good) // 3])
+    write_test_video(root / "short.mp4", frames=3, size=96)
+    return {"empty": ["empty.mp4"], "not_a_video": ["notes.mp4"], "truncated": ["cut.mp4"],
+            "too_short": ["short.mp4"]}
+
+
+def test_small_h264_and_vp9_videos_all_train_and_every_broken_file_is_named(tmp_path):
+    root = tmp_path / "videos"
+    broken = _issue_folder(root)
+    run, cache = tmp_path / "run", tmp_path / "cache"
+    result = pretrain(run, cache, "data=videos", f"data.root={root}", "video.steps=3")
+    video = json.loads((run / "summary.json").read_text())["video"]
+    assert video["steps"] == 3 and video["data"]["videos"] == 4 and video["data"]["probed"] == 8
+    named = {reason: sorted(Path(p).name for p in paths) for reason, paths in video["data"]["skipped_files"].items()}
+    assert named == broken
+    assert video["skipped_inputs"] == {"missing": 0, "unreadable": 0, **{r: 1 for r in broken}}
+    for reason, (name,) in broken.items():
+        assert f"skipping video {root / name}: {reason}" in result.stdout + result.stderr
+    assert len(list((cache / "video_index").glob("*.json"))) == 1  # the next run probes nothing
+
+
+def test_sim_plus_videos_trains_on_clips_of_both(tmp_path):
+    root = tmp_path / "videos"
+    _issue_folder(root)
+    run = tmp_path / "run"
+    pretrain(run, tmp_path / "cache", "data=sim+videos", f"data.root={root}", "data.video_fraction=0.25",
+             "video.steps=2")
+    video = json.loads((run / "summary.json").read_text())["video"]
+    data = video["data"]
+    assert video["steps"] == 2 and data["source"] == "sim+videos" and data["video_fraction"] == 0.25
+    assert data["sim"]["env"] == "pointmass_tworooms" and data["videos"]["videos"] == 4
+    assert video["skipped_inputs"]["empty"] == 1 and sum(video["skipped_inputs"].values()) == 4
+
+
+def test_sim_plus_videos_rejects_a_fraction_outside_0_1(tmp_path):
+    result = pretrain(tmp_path / "run", tmp_path / "cache", "data=sim+videos", f"data.root={tmp_path}",
+                      "data.video_fraction=1.0", check=False)
+    assert result.returncode == 2 and "video_fraction" in result.stderr and "Traceback" not in result.stderr

@@ -1,5 +1,10 @@
 """Probing video files: is this file a usable video, and if not, why not.
 
+Probing has two halves. :func:`inspect_video` reads what depends on the file alone (cached per file by
+``worldmodel.data.video_index``): its size and mtime, then either the video's frame count, frame rate,
+full-size frame shape and whether its frame rate varies, or why it cannot be used. :func:`usable` then
+decides, for a clip length and frame step, whether the video is long enough and which step its clips use.
+
 Reasons a file is skipped (``SKIP_REASONS``):
 
 - ``missing``: listed in a .csv/.txt but not on disk;
@@ -14,7 +19,13 @@ Reasons a file is skipped (``SKIP_REASONS``):
 - ``too_short``: fewer than ``frames`` frames.
 
 decord reports all open failures alike ("Invalid data found when processing input"), so the reasons come
-from the file itself: its size, its first bytes, and its top-level box/segment sizes.
+from the file itself: its size, its first bytes, and its top-level box/segment sizes. A video whose width
+decord cannot copy to RGB at full size (``worldmodel.data.decoding``) is checked at a copyable width instead:
+it is a good video.
+
+Variable frame rate: a video is marked ``vfr`` when an interval between consecutive presentation timestamps
+differs from the median interval by more than ``VFR_TOLERANCE``; its clips are then spaced in time, not in
+frames (``worldmodel.data.videos``).
 """
 
 from __future__ import annotations
@@ -26,12 +37,35 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import numpy as np
+
+from worldmodel.data.decoding import SizedReader, is_width_quirk, width_from_quirk
+
 SKIP_REASONS = ("missing", "empty", "not_a_video", "unreadable", "truncated", "too_short")
+VFR_TOLERANCE = 0.25  # relative deviation from the median frame interval that makes a video variable-rate
+_CHECK_WIDTH = 64  # columns of the check decode of a video decord cannot copy at its own width
+
+
+@dataclass(frozen=True)
+class VideoFacts:
+    """What probing one file found, whatever the clip length: the file's size and mtime (``size=-1`` when
+    missing), then either the video's frame count, rate and full-size shape, or the ``reason`` it is skipped."""
+
+    path: str
+    size: int = -1
+    mtime_ns: int = 0
+    num_frames: int = 0
+    fps: float = 0.0
+    height: int = 0
+    width: int = 0
+    vfr: bool = False  # presentation timestamps unevenly spaced: clips are spaced in time
+    reason: str | None = None  # one of SKIP_REASONS except too_short (that depends on the clip length)
+    detail: str = ""
 
 
 @dataclass(frozen=True)
 class VideoInfo:
-    """A usable video: where it is, how many frames it has, and the frame step its clips use."""
+    """A usable video: where it is, how many frames it has, its full-size shape, the frame step its clips use."""
 
     path: str
     num_frames: int
@@ -39,6 +73,7 @@ class VideoInfo:
     height: int
     width: int
     frame_step: int
+    vfr: bool = False
 
 
 @dataclass(frozen=True)
@@ -161,49 +196,81 @@ def clip_step(num_frames: int, frames: int, frame_step: int) -> int:
     return max(1, min(frame_step, (num_frames - 1) // max(frames - 1, 1)))
 
 
-def probe_video(path: str, frames: int, frame_step: int) -> ProbeResult:
-    """Check one file: open it, read its length, decode the frames its clips will need at the extremes."""
+def is_variable_rate(timestamps: np.ndarray) -> bool:
+    """True when the (N,) presentation times are not evenly spaced (within ``VFR_TOLERANCE``)."""
+    if len(timestamps) < 3:
+        return False
+    intervals = np.diff(timestamps)
+    median = float(np.median(intervals))
+    return median <= 0 or float(np.abs(intervals - median).max()) > VFR_TOLERANCE * median
+
+
+def inspect_video(path: str) -> VideoFacts:
+    """Open one file, read its length, rate and timestamps, decode its first and last frames."""
     import decord
 
-    if not os.path.exists(path):
-        return ProbeResult(path, reason="missing", detail="no such file")
-    file_size = os.path.getsize(path)
-    if file_size == 0:
-        return ProbeResult(path, reason="empty", detail="0 bytes")
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:
+        return VideoFacts(path, reason="missing", detail="no such file")
+    found = {"path": path, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    if stat.st_size == 0:
+        return VideoFacts(**found, reason="empty", detail="0 bytes")
     with open(path, "rb") as f:
         head = f.read(512)
     container = _container(head)
     overrun = None
     if container == "isobmff":
-        overrun = _isobmff_overrun(path, file_size)
+        overrun = _isobmff_overrun(path, stat.st_size)
     elif container == "matroska":
-        overrun = _matroska_overrun(path, file_size)
+        overrun = _matroska_overrun(path, stat.st_size)
     if overrun:
-        return ProbeResult(path, reason="truncated", detail=overrun)
+        return VideoFacts(**found, reason="truncated", detail=overrun)
     try:
         vr = decord.VideoReader(path, num_threads=1, ctx=decord.cpu(0))
         num_frames, fps = len(vr), float(vr.get_avg_fps())
     except Exception as e:  # noqa: BLE001 (decord raises RuntimeError or DECORDError)
         reason = "unreadable" if container else "not_a_video"
-        return ProbeResult(path, reason=reason, detail=error_summary(e))
-    if num_frames < frames:
-        return ProbeResult(path, reason="too_short", detail=f"{num_frames} frames, a clip needs {frames}")
-    step = clip_step(num_frames, frames, frame_step)
-    needed = sorted({(frames - 1) * step, num_frames - 1})  # end of the first window, end of the video
+        return VideoFacts(**found, reason=reason, detail=error_summary(e))
     try:
-        batch = vr.get_batch(needed).asnumpy()
-        vr.seek(0)
+        vfr = is_variable_rate(np.asarray(vr.get_frame_timestamp(np.arange(num_frames)))[:, 0])
+    except Exception:  # noqa: BLE001 (no timestamps: sample by frame index)
+        vfr = False
+    needed = sorted({0, num_frames - 1})  # the ends: a frame the index promises but the file lacks fails here
+    try:
+        try:
+            batch = vr.get_batch(needed).asnumpy()
+            vr.seek(0)
+            height, width = int(batch.shape[1]), int(batch.shape[2])
+        except Exception as e:  # noqa: BLE001
+            if not is_width_quirk(e):
+                raise
+            batch = SizedReader(path, height=-1, width=_CHECK_WIDTH).get_batch(needed)
+            height, width = int(batch.shape[1]), width_from_quirk(e, int(batch.shape[1])) or 0
+            if width == 0:
+                return VideoFacts(**found, reason="unreadable", detail=f"frame width unknown: {error_summary(e)}")
     except Exception as e:  # noqa: BLE001 (any decode failure means the file is cut short or corrupt)
-        if "DECORDArrayCopyFromTo" in str(e):
-            # decord (0.6.0 and decord2 3.4) mis-sizes its RGB output for some small frames, e.g. 32x32,
-            # 48x48 and 96x96 H.264: the file is fine, decord cannot convert it.
-            return ProbeResult(path, reason="unreadable", detail=(
-                "decord cannot convert frames of this size to RGB (a known decord quirk with some small "
-                "frame sizes); re-encode the video at another resolution"))
-        return ProbeResult(
-            path, reason="truncated", detail=f"frame {needed[-1]} of {num_frames}: {error_summary(e)}"
+        return VideoFacts(
+            **found, reason="truncated", detail=f"frame {needed[-1]} of {num_frames}: {error_summary(e)}"
         )
     if batch.ndim != 4 or batch.shape[0] != len(needed) or batch.shape[-1] != 3:
-        return ProbeResult(path, reason="unreadable", detail=f"decoded frames have shape {batch.shape}")
-    height, width = int(batch.shape[1]), int(batch.shape[2])
-    return ProbeResult(path, info=VideoInfo(path, num_frames, fps, height, width, step))
+        return VideoFacts(**found, reason="unreadable", detail=f"decoded frames have shape {batch.shape}")
+    return VideoFacts(**found, num_frames=num_frames, fps=fps, height=height, width=width, vfr=vfr)
+
+
+def usable(facts: VideoFacts, frames: int, frame_step: int) -> ProbeResult:
+    """Whether a probed video yields clips of ``frames`` frames, and the frame step they use."""
+    if facts.reason is not None:
+        return ProbeResult(facts.path, reason=facts.reason, detail=facts.detail)
+    if facts.num_frames < frames:
+        return ProbeResult(
+            facts.path, reason="too_short", detail=f"{facts.num_frames} frames, a clip needs {frames}"
+        )
+    step = clip_step(facts.num_frames, frames, frame_step)
+    info = VideoInfo(facts.path, facts.num_frames, facts.fps, facts.height, facts.width, step, facts.vfr)
+    return ProbeResult(facts.path, info=info)
+
+
+def probe_video(path: str, frames: int, frame_step: int) -> ProbeResult:
+    """:func:`inspect_video` then :func:`usable`: one file checked for clips of ``frames`` frames."""
+    return usable(inspect_video(path), frames, frame_step)
