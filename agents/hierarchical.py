@@ -60,10 +60,13 @@ class HierarchicalAgent(LatentAgentBase):
         high_running_weight: level 2's weight of the mean distance along its plan.
         goal_weight: level 1 also pays this times its final distance to the goal latent.
         high_cost: level 2's cost to the goal (None: ``cost``).
+        empirical_codes: level 2 rolls out, for each code it samples, the nearest code of an action chunk seen in
+            the data (``HighLevel.code_bank``): P2 is then asked only about moves like those it learnt from,
+            and a plan cannot win on what P2 gets wrong about moves it never saw.
         subgoal_cost: how level 1 measures its distance to the subgoal, ``metric`` | ``latent`` | ``task`` (None:
-            ``metric`` when the checkpoint has one, else ``cost``). The subgoal is a whole state: with the task
-            cost, which reads only the part of the picture that counts, a pusher would ignore where the subgoal
-            puts the pusher.
+            ``metric`` when level 2's states can be read with it, else ``latent``). The subgoal is a whole state:
+            the task cost reads only the part of the picture that counts, and a pusher led by it would ignore
+            where the subgoal puts the pusher.
         use_decoder: seed level 1 with the action chunk decoded from the first planned code.
         reach: hand over to level 1 alone when the planning distance to the goal is at most this; None: the
             level-1 horizon when ``cost`` is ``metric`` (in env steps), never for ``latent``.
@@ -76,11 +79,13 @@ class HierarchicalAgent(LatentAgentBase):
                  min_std: float = 0.05, temperature: float = 0.1, running_weight: float = 0.1,
                  high_running_weight: float = 1.0, goal_weight: float = 1.0, use_decoder: bool = True,
                  reach: float | None = None, subgoal_cost: str | None = None, high_cost: str | None = None,
+                 empirical_codes: bool = True,
                  cost: str | None = None, seed: int = 0, check_env: bool = True):
         super().__init__(env, world_model, seed, check_env, cost)
         self.high_distance = partial(world_model.high_distance, cost=self.cost if high_cost is None else high_cost)
-        if subgoal_cost is None:
-            subgoal_cost = "metric" if world_model.metric is not None else self.cost
+        if subgoal_cost is None:  # a whole-state distance: the temporal metric where it can be read, else L1
+            readable = world_model.metric is not None and world_model.high_space in ("pca", "metric")
+            subgoal_cost = "metric" if readable else "latent"
         self.subgoal_distance = partial(world_model.high_distance, cost=subgoal_cost)
         self.k = int(world_model.k)
         self.code_dim = int(world_model.code_dim)
@@ -97,6 +102,7 @@ class HierarchicalAgent(LatentAgentBase):
         self.running_weight, self.goal_weight = float(running_weight), float(goal_weight)
         self.high_running_weight = float(high_running_weight)
         self.use_decoder = bool(use_decoder)
+        self.empirical_codes = bool(empirical_codes)
         if reach is None:
             reach = float(self.horizon) if self.cost == "metric" else 0.0
         self.reach = float(reach)
@@ -160,7 +166,8 @@ class HierarchicalAgent(LatentAgentBase):
         wm = self.wm
 
         def high_cost(codes: torch.Tensor) -> torch.Tensor:
-            return trajectory_cost(wm.high_rollout(z, codes, d), goal, self.high_running_weight, self.high_distance)
+            rolled = wm.high_rollout(z, self._codes_used(codes), d)
+            return trajectory_cost(rolled, goal, self.high_running_weight, self.high_distance)
 
         high = self._high_planner(
             high_cost, -self.code_bound, self.code_bound, horizon=self.high_horizon, action_dim=self.code_dim,
@@ -169,7 +176,12 @@ class HierarchicalAgent(LatentAgentBase):
             init_std=self.high_warm_std if self._codes is not None else 1.0,
             generator=self._generator, **self._high_options)
         self._codes = high.mean  # a code spans k env steps: the plan of one step ago is still current
+        high.actions = self._codes_used(high.actions)
         return high, wm.high_rollout(z, high.actions[None], d)[0]
+
+    def _codes_used(self, codes: torch.Tensor) -> torch.Tensor:
+        """The codes level 2 rolls out: the nearest codes of chunks seen in the data when ``empirical_codes``."""
+        return self.wm.high.nearest_codes(codes) if self.empirical_codes else codes
 
     def _fit_horizon(self, chunk: torch.Tensor) -> torch.Tensor:
         """A decoded chunk ``(k, A)`` cut or padded (with its last action) to the level-1 horizon."""

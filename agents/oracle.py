@@ -2,10 +2,10 @@
 
 At every step it reads the simulator's state (``env.unwrapped.get_sim_state()``), rolls every candidate
 action sequence out with the true physics (``env.unwrapped.simulate``, no rendering) and scores it by
-the env's shaped distance to the goal state read at ``reset`` (``info["goal_state"]``):
+the env's task distance to the goal state read at ``reset`` (``info["goal_state"]``) plus its shaping:
 
     cost = d(final step) + running_weight * mean_t d(step t)
-    d: env.unwrapped.oracle_distance (e.g. pusher: block distance + a reach term), else its task_distance
+    d = env.unwrapped.task_distance + env.unwrapped.shaping (when it has one; pusher: a reach term)
 
 It is the reference ceiling *for a given budget* (horizon x samples x iterations): with a short
 horizon it is exactly as greedy as its horizon, so it can stall behind the wall in ``pointmass_tworooms``
@@ -76,7 +76,6 @@ class OracleAgent:
         if not (isinstance(space, gym.spaces.Box) and space.is_bounded("both") and len(space.shape) == 1):
             raise TypeError(f"the oracle needs a bounded 1-D Box action space, got {space}")
         self.sim = sim
-        self._distance = getattr(sim, "oracle_distance", sim.task_distance)
         self.action_space = space
         self.action_dim = space.shape[0]
         self.horizon, self.samples, self.iterations = int(horizon), int(samples), int(iterations)
@@ -111,7 +110,10 @@ class OracleAgent:
     def cost(self, sim_state: np.ndarray, candidates: torch.Tensor) -> torch.Tensor:
         """Costs ``(N,)`` of action sequences ``(N, horizon, A)`` from ``sim_state`` (NaN if the sim diverged)."""
         states = self.sim.simulate(sim_state, candidates.numpy())  # (N, H, S)
-        distance = torch.as_tensor(np.asarray(self._distance(states, self.goal_state)), dtype=torch.float32)
+        distance = np.asarray(self.sim.task_distance(states, self.goal_state))
+        if callable(getattr(self.sim, "shaping", None)):
+            distance = distance + np.asarray(self.sim.shaping(states))
+        distance = torch.as_tensor(distance, dtype=torch.float32)
         return distance[:, -1] + self.running_weight * distance.mean(dim=1)
 
     def act(self, observation: np.ndarray) -> np.ndarray:

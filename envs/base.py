@@ -14,9 +14,13 @@ non-finite ones raise. ``info``: ``goal_image``, ``goal_proprio`` (with proprioc
 terminates on success or failure; the plan command counts an episode as solved when its last step reports
 ``is_success``.
 
-Oracle support: ``get_sim_state``/``set_sim_state`` (the full integration state), ``simulate``, a batched
-true-dynamics rollout without rendering (``mujoco.rollout``, in C), and ``oracle_distance``, the shaped
-distance it plans with (the task distance unless a subclass adds terms the task needs, e.g. a reach term).
+Oracle support: ``get_sim_state``/``set_sim_state`` (the full integration state) and ``simulate``, a batched
+true-dynamics rollout without rendering (``mujoco.rollout``, in C).
+
+Shaping: ``shaping(states)`` is a cost of the state alone that a planner needs where the task distance gives no
+direction (pusher: the pusher's distance to the block, which must shrink before the block can move); zero by
+default. Planners minimise the task distance plus it: the oracle with the true terms, the world model's task
+cost with learned ones.
 """
 
 from __future__ import annotations
@@ -101,9 +105,9 @@ class GoalEnv(gym.Env):
         """The agent's body state ``(..., proprio_dim) float32`` (only for subclasses with ``proprio_dim > 0``)."""
         raise NotImplementedError
 
-    def oracle_distance(self, states: np.ndarray, goal_state: np.ndarray) -> np.ndarray:
-        """The shaped distance the oracle plans with: the task distance unless the task needs more."""
-        return self.task_distance(states, goal_state)
+    def shaping(self, states: np.ndarray) -> np.ndarray:
+        """A non-negative cost ``(...)`` of task states ``(..., S)`` alone, added to the task distance by planners."""
+        return np.zeros(np.shape(states)[:-1], np.float32)
 
     # ---- gymnasium API -----------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict | None = None):

@@ -5,9 +5,9 @@ it (on the side it would push from). Task state ``(10,)``:
 ``[pusher_x, pusher_y, block_x, block_y, block_yaw, and their 5 velocities]``; distance: block
 position to goal block position. Proprioception ``(4,)``: the pusher's position and velocity.
 
-The task is two-staged: the pusher must first get behind the block (seen from the goal), then push. The
-oracle's shaped distance adds half the pusher's distance to the block beyond contact (the reach term of
-gymnasium's ``Pusher-v5`` reward), which the block distance alone lacks until the two touch.
+The task is two-staged: the pusher must first get behind the block (seen from the goal), then push. Its
+shaping is half the pusher's distance to the block beyond contact (the reach term of gymnasium's
+``Pusher-v5`` reward): the block distance alone gives a planner no direction until the two touch.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from envs.base import GoalEnv
 
 PUSHER = slice(0, 2)  # task-state indices of the pusher position
 BLOCK = slice(2, 4)  # task-state indices of the block position
-REACH_WEIGHT = 0.5  # the oracle's weight of the pusher-to-block distance
+REACH_WEIGHT = 0.5  # the shaping's weight of the pusher-to-block distance
 
 
 class PusherEnv(GoalEnv):
@@ -71,7 +71,7 @@ class PusherEnv(GoalEnv):
         states, goal_state = np.asarray(states), np.asarray(goal_state)
         return np.linalg.norm(states[..., BLOCK] - goal_state[..., BLOCK], axis=-1)
 
-    def oracle_distance(self, states: np.ndarray, goal_state: np.ndarray) -> np.ndarray:
+    def shaping(self, states: np.ndarray) -> np.ndarray:
         states = np.asarray(states)
         reach = np.linalg.norm(states[..., PUSHER] - states[..., BLOCK], axis=-1) - self.contact_gap
-        return self.task_distance(states, goal_state) + REACH_WEIGHT * np.maximum(reach, 0.0)
+        return (REACH_WEIGHT * np.maximum(reach, 0.0)).astype(np.float32)

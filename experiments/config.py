@@ -71,8 +71,10 @@ class LatentSettings:
     # preset). Pooling it to 4 x 4 blurs where the ball is to about the pointmass success radius (README).
     pool: Optional[int] = None
     dim: int = 64  # PCA-projected latent size Dz
-    space: str = "metric"  # what level 1 predicts in: metric (the planning metric's embedding of z) | pca (z)
-    high_space: Optional[str] = None  # what level 2 predicts in: metric | pca | null (as ``space``)
+    # What level 1 predicts in: pca (z) | metric (the temporal metric's embedding of z) | task (the task cost's
+    # embedding of z, then the body state) | null: the space of the env's planning cost (metric or task)
+    space: Optional[str] = None
+    high_space: Optional[str] = None  # what level 2 predicts in: pca | metric | task | null (as ``space``)
     batch_size: int = 256  # frames per encoder call
     holdout_fraction: float = 0.1  # episodes held out for the horizon evaluation
 

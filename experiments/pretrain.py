@@ -49,7 +49,7 @@ def main(cfg: DictConfig) -> None:
     unknown = [s for s in cfg.stages if s not in KNOWN_STAGES]
     if unknown:
         raise ValueError(f"unknown stage(s) {unknown}; choose from {list(KNOWN_STAGES)}")
-    state_spaces(cfg.latent.space, cfg.latent.high_space)  # fail before the video stage, not after it
+    state_spaces(cfg.latent.space, cfg.latent.high_space, cfg.env.planning_cost)  # fail before the video stage
     if cfg.device not in ("cpu", "cuda"):
         raise ValueError(f"device must be cpu or cuda, got {cfg.device!r}")
     if cfg.device == "cuda" and not torch.cuda.is_available():

@@ -62,6 +62,7 @@ def _latest_model(run_dir: Path, stage: str, build, optional: bool = False):
 
 def run_latent_stages(cfg: DictConfig, out: Path, summary: dict) -> None:
     """Train the requested latent stages, evaluate them, save the WorldModel; fills ``summary``."""
+    import numpy as np
     import torch
 
     import envs
@@ -73,13 +74,18 @@ def run_latent_stages(cfg: DictConfig, out: Path, summary: dict) -> None:
     from worldmodel.models.encoder import load_exported_encoder
     from worldmodel.models.hierarchy import HierarchyConfig, HighLevel
     from worldmodel.models.metric import MetricConfig, TemporalMetric
+    from worldmodel.models.shaping import Shaping, ShapingConfig
     from worldmodel.training.dynamics_stage import DynamicsStageConfig, train_dynamics_stage
     from worldmodel.training.hierarchy_stage import HierarchyStageConfig, train_hierarchy_stage
     from worldmodel.training.metric_stage import MetricStageConfig, train_frames, train_metric_stage
     from worldmodel.training.summary import write_summary
-    from worldmodel.training.task_metric_stage import TaskMetricStageConfig, train_task_metric_stage
+    from worldmodel.training.task_metric_stage import (
+        TaskMetricStageConfig,
+        train_shaping_stage,
+        train_task_metric_stage,
+    )
     from worldmodel.training.tb import TensorBoardLogger
-    from worldmodel.world_model import WORLD_MODEL_FILE, WorldModel, state_spaces
+    from worldmodel.world_model import WORLD_MODEL_FILE, WorldModel, embed_state, state_spaces
 
     started = time.perf_counter()
     encoder_path = find_encoder(cfg, out)
@@ -90,7 +96,7 @@ def run_latent_stages(cfg: DictConfig, out: Path, summary: dict) -> None:
                                         cache_dir=Path(cfg.cache_dir) / "trajectories",
                                         workers=data_cfg.render_workers)
     latent = cfg.latent
-    space, high_space = state_spaces(latent.space, latent.high_space)
+    space, high_space = state_spaces(latent.space, latent.high_space, cfg.env.planning_cost)
     proprio_dim = 0 if trajectories.proprio is None else int(trajectories.proprio.shape[1])
     head = LatentHead(encoder, LatentConfig(pool=latent.pool, dim=latent.dim, batch_size=latent.batch_size,
                                             space=space, high_space=high_space, proprio_dim=proprio_dim))
@@ -102,27 +108,59 @@ def run_latent_stages(cfg: DictConfig, out: Path, summary: dict) -> None:
               "dataset_hash": latent_record["dataset_hash"], "latent": asdict(head.cfg)}
     longest = int(max(trajectories.episode_lengths[data.train_episodes]))
 
+    env = envs.make(cfg.env.name, image_size=cfg.env.image_size)
+    # The two learned costs, both read from the PCA latent: optional, unless a level predicts in their embedding.
+    metric = task_metric = None
     if "metric" in cfg.stages:
         t0 = time.perf_counter()
         metric, metric_summary = train_metric_stage(data, MetricStageConfig(**OmegaConf.to_container(cfg.metric)),
                                                     run_dir=out, seed=cfg.seed, resume=cfg.resume, record=record)
         summary["metric"] = {**metric_summary, "seconds": time.perf_counter() - t0}
-    else:  # optional: without it the planners fall back to the L1 latent distance
+    else:
         metric = _latest_model(out, "metric", lambda c: TemporalMetric(MetricConfig(
             data.z.shape[1], dim=c["dim"], hidden=c["hidden"], layers=c["layers"])), optional=True)
-        if metric is None and "metric" in (space, high_space):
-            raise FileNotFoundError(f"the levels predict in the planning metric's embedding (latent.space or "
-                                    f"latent.high_space = metric), but {out / 'checkpoints' / 'metric'} holds no "
-                                    "metric; add metric to stages or use latent.space=pca latent.high_space=pca")
+    if "task" in cfg.stages:
+        t0 = time.perf_counter()
+        task_metric, task_summary = train_task_metric_stage(
+            data, trajectories.states, env.unwrapped.task_distance,
+            TaskMetricStageConfig(**OmegaConf.to_container(cfg.task)), run_dir=out, seed=cfg.seed,
+            resume=cfg.resume, record=record)
+        summary["task"] = {**task_summary, "seconds": time.perf_counter() - t0}
+    else:
+        task_metric = _latest_model(out, "task_metric", lambda c: TemporalMetric(MetricConfig(
+            data.z.shape[1], dim=c["dim"], hidden=c["hidden"], layers=c["layers"])), optional=True)
+    if cfg.env.planning_cost == "task" and task_metric is None:
+        raise FileNotFoundError(f"env {cfg.env.name} plans with the task cost (env.planning_cost=task) but no task "
+                                "cost was trained; add task to stages")
+    embeddings = {"metric": metric, "task": task_metric}
+    to_space = partial(embed_state, metric=metric, task_metric=task_metric, visual_dim=head.cfg.dim)
     spaces = {"pca": data}
-    records = {"pca": {**record, "state_space": "pca"}}  # a level in the embedding also depends on the metric
-    if "metric" in (space, high_space):  # fit the embedding's scale, re-express the latents in it
-        metric.fit_state_scale(data.z[train_frames(data)])
+    records = {"pca": {**record, "state_space": "pca"}}  # a level in an embedding also depends on its model
+    wanted = {space, high_space} | ({"task"} if task_metric is not None else set())
+    for name in sorted(wanted - {"pca"}):  # fit the embedding's scale, re-express the latents in it
+        model = embeddings[name]
+        if model is None:
+            stage = "metric" if name == "metric" else "task"
+            raise FileNotFoundError(f"the levels predict in the {name} embedding (latent.space or latent.high_space "
+                                    f"= {name}), but no {stage} stage ran and {out / 'checkpoints'} holds none; add "
+                                    f"{stage} to stages or use latent.space=pca latent.high_space=pca")
+        model.fit_state_scale(data.z[train_frames(data)])
         with torch.no_grad():
-            spaces["metric"] = LatentTrajectories.build(metric.state(data.z), data.actions, data.episode_starts,
-                                                        latent.holdout_fraction)
-        records["metric"] = {**record, "state_space": "metric", "state_hash": state_dict_hash(metric)}
+            embedded = to_space(data.z, name)
+        spaces[name] = LatentTrajectories.build(embedded, data.actions, data.episode_starts, latent.holdout_fraction)
+        records[name] = {**record, "state_space": name, "state_hash": state_dict_hash(model)}
     states, high_states = spaces[space], spaces[high_space]
+    shaping = None
+    target = np.asarray(env.unwrapped.shaping(np.asarray(trajectories.states)), np.float32)
+    if "task" in cfg.stages and task_metric is not None and np.any(target > 0):
+        t0 = time.perf_counter()
+        shaping, shaping_summary = train_shaping_stage(
+            spaces["task"], target, TaskMetricStageConfig(**OmegaConf.to_container(cfg.task)), run_dir=out,
+            seed=cfg.seed, resume=cfg.resume, record=records["task"])
+        summary["shaping"] = {**shaping_summary, "seconds": time.perf_counter() - t0}
+    elif task_metric is not None:
+        shaping = _latest_model(out, "shaping", lambda c: Shaping(ShapingConfig(
+            spaces["task"].z.shape[1], hidden=c["shaping_hidden"])), optional=True)
 
     dyn_cfg = DynamicsStageConfig(**OmegaConf.to_container(cfg.dynamics))
     dyn_cfg.rollout = min(dyn_cfg.rollout, longest - 1)
@@ -149,7 +187,7 @@ def run_latent_stages(cfg: DictConfig, out: Path, summary: dict) -> None:
     multiples = min(4, (int(max(trajectories.episode_lengths[data.holdout_episodes])) - 1) // high.cfg.k)
     if multiples >= 1:
         # in level 2's space: level 1's rollouts are mapped there when the levels' spaces differ
-        to_high = None if high_states is states else metric.state
+        to_high = None if high_states is states else partial(to_space, space=high_space)
         table = horizon_table(states, dynamics, high, multiples=multiples, high_data=high_states, to_high=to_high)
         log.info("open-loop latent error vs horizon (held-out episodes):\n%s", format_table(table))
         with TensorBoardLogger(out / "tb") as logger:
@@ -159,21 +197,6 @@ def run_latent_stages(cfg: DictConfig, out: Path, summary: dict) -> None:
         table = {"skipped": f"held-out episodes are shorter than k + 1 = {high.cfg.k + 1} frames"}
     summary["horizon"] = table
 
-    env = envs.make(cfg.env.name, image_size=cfg.env.image_size)
-    task_metric = None
-    if "task" in cfg.stages:
-        t0 = time.perf_counter()
-        task_metric, task_summary = train_task_metric_stage(
-            states, trajectories.states, env.unwrapped.task_distance,
-            TaskMetricStageConfig(**OmegaConf.to_container(cfg.task)), run_dir=out, seed=cfg.seed,
-            resume=cfg.resume, record=records[space])
-        summary["task"] = {**task_summary, "seconds": time.perf_counter() - t0}
-    else:
-        task_metric = _latest_model(out, "task_metric", lambda c: TemporalMetric(MetricConfig(
-            states.z.shape[1], dim=c["dim"], hidden=c["hidden"], layers=c["layers"])), optional=True)
-    if cfg.env.planning_cost == "task" and task_metric is None:
-        raise FileNotFoundError(f"env {cfg.env.name} plans with the task cost (env.planning_cost=task) but no task "
-                                "cost was trained; add task to stages")
     space = env.action_space
     if metric is not None:
         summary["metric_steps"] = metric_of_steps(metric.distance, data)
@@ -184,12 +207,15 @@ def run_latent_stages(cfg: DictConfig, out: Path, summary: dict) -> None:
                              action_low=space.low, action_high=space.high, action_space=high.action_space_name,
                              metric_cfg=metric.cfg if metric is not None else None,
                              task_metric_cfg=task_metric.cfg if task_metric is not None else None,
+                             shaping_cfg=shaping.cfg if shaping is not None else None,
                              planning_cost=cfg.env.planning_cost)
     world_model.head.load_state_dict(head.state_dict())
     world_model.dynamics.load_state_dict(dynamics.state_dict())
     world_model.high.load_state_dict(high.state_dict())
     if task_metric is not None:
         world_model.task_metric.load_state_dict(task_metric.state_dict())
+    if shaping is not None:
+        world_model.shaping.load_state_dict(shaping.state_dict())
     if metric is not None:
         world_model.metric.load_state_dict(metric.state_dict())
     summary["cost_correlation"] = evaluate_costs(world_model, states, trajectories, env.unwrapped, seed=cfg.seed)
@@ -214,8 +240,9 @@ def evaluate_costs(world_model, states, trajectories, env, seed: int) -> dict:
 
     starts = states.episode_starts
     frames = np.concatenate([np.arange(starts[e], starts[e + 1]) for e in states.holdout_episodes])
-    costs = ["latent"] + [name for name, model in (("metric", world_model.metric),
-                                                   ("task", world_model.task_metric)) if model is not None]
+    readable = {"metric": ("pca", "metric"), "task": ("pca", "task")}  # the state spaces each cost reads
+    costs = ["latent"] + [name for name, model in (("metric", world_model.metric), ("task", world_model.task_metric))
+                          if model is not None and world_model.state_space in readable[name]]
     table = cost_table(states.z[frames], np.asarray(trajectories.states[frames]),
                        {name: partial(world_model.distance, cost=name) for name in costs},
                        task_distance=env.task_distance, is_free=getattr(env, "is_free", None), seed=seed)

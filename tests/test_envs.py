@@ -196,16 +196,17 @@ def test_proprioception_is_the_agents_body_state_and_never_the_objects(name, dim
     env.close()
 
 
-def test_pusher_oracle_distance_adds_a_reach_term_until_contact():
+def test_pusher_shaping_is_a_reach_term_until_contact():
     u = envs.make("pusher").unwrapped
     _, info = u.reset(seed=0)
-    state, goal = info["state"].copy(), info["goal_state"]
+    state = info["state"].copy()
     far = state.copy()
     far[:2] = state[2:4] + np.array([0.6, 0.0])
     touching = state.copy()
     touching[:2] = state[2:4] + np.array([u.contact_gap, 0.0])
-    assert u.oracle_distance(touching, goal) == pytest.approx(u.task_distance(touching, goal))
-    assert u.oracle_distance(far, goal) == pytest.approx(u.task_distance(far, goal) + 0.5 * (0.6 - u.contact_gap))
+    assert u.shaping(touching) == pytest.approx(0.0, abs=1e-6) and u.shaping(np.stack([far, far])).shape == (2,)
+    assert u.shaping(far) == pytest.approx(0.5 * (0.6 - u.contact_gap))
+    assert envs.make("reacher").unwrapped.shaping(np.zeros((3, 6))).tolist() == [0.0, 0.0, 0.0]
 
 
 def test_unknown_env_name_lists_known_names():

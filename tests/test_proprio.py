@@ -97,3 +97,17 @@ def test_split_observation_names_the_missing_image_key():
     assert body is None and pixels.shape == (4, 4, 3)
     with pytest.raises(ObservationError, match="'pixels'"):
         split_observation({"image": np.zeros((4, 4, 3))})
+
+
+def test_body_cost_reads_only_the_body_state_and_needs_one():
+    wm = proprio_world_model(4)
+    z = torch.zeros(3, 12)
+    goal = torch.zeros(12)
+    goal[:8] = 5.0  # the visual part differs, the body part agrees
+    assert torch.equal(wm.distance(z, goal, cost="body"), torch.zeros(3))
+    goal[8:] = 1.0
+    torch.testing.assert_close(wm.distance(z, goal, cost="body"), torch.ones(3))
+    # the latent cost weighs the 4 body dims as much as the 8 visual ones
+    torch.testing.assert_close(wm.distance(z, goal, cost="latent"), torch.full((3,), 6.0))
+    with pytest.raises(IncompatibleCheckpointError, match="body state"):
+        proprio_world_model(0).distance(torch.zeros(3, 8), torch.zeros(8), cost="body")

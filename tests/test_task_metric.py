@@ -58,3 +58,16 @@ def test_task_cost_ranks_held_out_pairs_by_the_task_distance_where_the_latent_di
                        task_distance=task_distance, seed=0)
     assert table["task"]["task"]["spearman"] >= 0.9
     assert table["task"]["latent"]["spearman"] < 0.6
+
+
+def test_shaping_head_learns_a_cost_of_the_state_alone(tmp_path):
+    from worldmodel.training.task_metric_stage import train_shaping_stage
+
+    data, states = object_and_distractor(episodes=20)
+    reach = np.maximum(np.linalg.norm(states[:, :2] - states[:, 2:4] / 3.0, axis=-1) - 0.3, 0.0)  # arm to object
+    cfg = TaskMetricStageConfig(shaping_steps=300, batch_size=256, warmup=20, log_every=1000, checkpoint_every=1000)
+    model, summary = train_shaping_stage(data, 0.5 * reach, cfg, run_dir=tmp_path, seed=0, resume=False, record={})
+    with torch.no_grad():
+        predicted = model(data.z).numpy()
+    assert summary["steps"] == 300 and np.all(predicted >= 0)
+    assert np.mean(np.abs(predicted - 0.5 * reach)) < 0.5 * np.mean(np.abs(0.5 * reach - np.mean(0.5 * reach)))

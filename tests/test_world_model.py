@@ -221,3 +221,23 @@ def test_resume_refuses_latents_from_another_env_naming_both(tmp_path):
     with pytest.raises(IncompatibleCheckpointError, match="pointmass_tworooms.*pointmass_maze"):
         train_dynamics_stage(data, cfg, run_dir=tmp_path, seed=0, resume=True,
                              record={"env": "pointmass_maze", "encoder_hash": "a"})
+
+
+def test_code_bank_keeps_codes_of_seen_chunks_and_planners_snap_to_them():
+    from worldmodel.models.hierarchy import HighLevel
+    from worldmodel.training.hierarchy_stage import fill_code_bank
+
+    high = HighLevel(HierarchyConfig(4, 2, k=4, code_dim=3, hidden=16, code_hidden=16))
+    queries = torch.randn(5, 2, 3)
+    assert torch.equal(high.nearest_codes(queries), queries)  # no bank yet: codes pass through
+    fill_code_bank(high, synthetic_latents(episodes=6), size=50, seed=0)
+    assert high.code_bank.shape == (50, 3)
+    snapped = high.nearest_codes(queries)
+    members = (snapped.reshape(-1, 1, 3) == high.code_bank[None]).all(-1).any(-1)
+    assert snapped.shape == queries.shape and bool(members.all())
+    loaded = HighLevel(high.cfg)
+    loaded.load_state_dict(high.state_dict())
+    assert torch.equal(loaded.code_bank, high.code_bank)
+    old = {k: v for k, v in high.state_dict().items() if k != "code_bank"}  # a file from before the bank
+    loaded.load_state_dict(old)
+    assert len(loaded.code_bank) == 0

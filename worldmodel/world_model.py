@@ -40,28 +40,49 @@ from worldmodel.models.dynamics import DynamicsConfig, LatentDynamics
 from worldmodel.models.encoder import VideoEncoder, VideoViTConfig
 from worldmodel.models.hierarchy import HierarchyConfig, HighLevel
 from worldmodel.models.metric import MetricConfig, TemporalMetric
+from worldmodel.models.shaping import Shaping, ShapingConfig
 from worldmodel.training.checkpoint import CheckpointError, load_checkpoint
 
 WORLD_MODEL_FILE = "world_model.pt"
 FORMAT_VERSION = 1
 # planning costs: mean L1 in z | the learned temporal metric (training.metric_stage) | the learned task distance
-# (training.task_metric_stage, which reads level-1 states)
-COSTS = ("latent", "metric", "task")
-STATE_SPACES = ("pca", "metric")
+# (training.task_metric_stage)
+COSTS = ("latent", "metric", "task", "body")
+# the spaces the levels predict in: the PCA latent (with the body state) | the temporal metric's embedding of it |
+# the task cost's embedding of it followed by the body state
+STATE_SPACES = ("pca", "metric", "task")
+NATIVE_SPACE = {"latent": "pca", "metric": "metric", "task": "task"}  # a planning cost -> the space it reads best
 
 
-def state_spaces(space: str, high_space: str | None) -> tuple[str, str]:
-    """The (level 1, level 2) state spaces of ``latent.space`` / ``latent.high_space`` (None: as level 1);
-    raises ValueError, naming the fix, for a space we do not know or a pair that cannot work."""
+def state_spaces(space: str | None, high_space: str | None, planning_cost: str = "metric") -> tuple[str, str]:
+    """The (level 1, level 2) state spaces of ``latent.space`` (None: the planning cost's own space) and
+    ``latent.high_space`` (None: as level 1); raises ValueError, naming the fix, for a space we do not know or a
+    pair that cannot work."""
+    if space is None:
+        if planning_cost not in NATIVE_SPACE:
+            raise ValueError(f"unknown planning cost {planning_cost!r} (env.planning_cost); choose one of {COSTS}")
+        space = NATIVE_SPACE[planning_cost]
     spaces = (space, high_space or space)
     for name in spaces:
         if name not in STATE_SPACES:
             raise ValueError(f"unknown latent space {name!r} (latent.space, latent.high_space); "
                              f"choose one of {STATE_SPACES}")
-    if spaces == ("metric", "pca"):
-        raise ValueError("level 2 cannot predict in the PCA latent when level 1 predicts in the metric's "
-                         "embedding (the embedding does not map back); use latent.high_space=metric")
+    if spaces[0] != "pca" and spaces[1] != spaces[0]:
+        raise ValueError(f"level 2 cannot predict in the {spaces[1]} space when level 1 predicts in the {spaces[0]} "
+                         f"embedding (an embedding does not map back); leave latent.high_space unset")
     return spaces
+
+
+def embed_state(pca: torch.Tensor, space: str, *, metric: TemporalMetric | None, task_metric: TemporalMetric | None,
+                visual_dim: int) -> torch.Tensor:
+    """PCA latents ``(..., visual_dim + P)`` -> states of ``space``: themselves (``pca``), the temporal metric's
+    embedding (``metric``), or the task cost's embedding followed by the standardised body state (``task``: the
+    task embedding keeps only what the task measures, the levels also need where the body is)."""
+    if space == "pca":
+        return pca
+    if space == "metric":
+        return metric.state(pca)
+    return torch.cat([task_metric.state(pca), pca[..., visual_dim:]], dim=-1)
 
 
 class WorldModel(nn.Module):
@@ -69,12 +90,16 @@ class WorldModel(nn.Module):
                  hierarchy_cfg: HierarchyConfig, *, env_name: str, image_size: int, action_low, action_high,
                  env_id: str | None = None, action_space: str = "chunk_code",
                  metric_cfg: MetricConfig | None = None, task_metric_cfg: MetricConfig | None = None,
-                 planning_cost: str | None = None):
+                 shaping_cfg: ShapingConfig | None = None, planning_cost: str | None = None):
         super().__init__()
         spaces = state_spaces(latent_cfg.space, latent_cfg.high_space)
         if "metric" in spaces and metric_cfg is None:
             raise ValueError("latent space 'metric' needs a planning metric (metric_cfg)")
-        dims = [metric_cfg.dim if space == "metric" else latent_cfg.out_dim for space in spaces]
+        if "task" in spaces and task_metric_cfg is None:
+            raise ValueError("latent space 'task' needs a task cost (task_metric_cfg)")
+        space_dims = {"pca": latent_cfg.out_dim, "metric": metric_cfg.dim if metric_cfg else None,
+                      "task": task_metric_cfg.dim + latent_cfg.proprio_dim if task_metric_cfg else None}
+        dims = [space_dims[space] for space in spaces]
         if [dynamics_cfg.latent_dim, hierarchy_cfg.latent_dim] != dims:
             raise ValueError(f"latent dims disagree: {spaces[0]} state {dims[0]}, dynamics {dynamics_cfg.latent_dim}; "
                              f"{spaces[1]} state {dims[1]}, hierarchy {hierarchy_cfg.latent_dim}")
@@ -91,10 +116,15 @@ class WorldModel(nn.Module):
             raise ValueError(f"metric latent dim {metric_cfg.latent_dim} != latent dim {latent_cfg.out_dim}")
         self.metric_cfg = metric_cfg
         self.metric = TemporalMetric(metric_cfg) if metric_cfg is not None else None
-        if task_metric_cfg is not None and task_metric_cfg.latent_dim != dims[0]:
-            raise ValueError(f"task metric latent dim {task_metric_cfg.latent_dim} != level-1 state dim {dims[0]}")
+        if task_metric_cfg is not None and task_metric_cfg.latent_dim != latent_cfg.out_dim:
+            raise ValueError(f"task metric latent dim {task_metric_cfg.latent_dim} != latent dim {latent_cfg.out_dim}")
         self.task_metric_cfg = task_metric_cfg
         self.task_metric = TemporalMetric(task_metric_cfg) if task_metric_cfg is not None else None
+        if shaping_cfg is not None and (task_metric_cfg is None or shaping_cfg.state_dim != space_dims["task"]):
+            raise ValueError(f"the shaping head reads task-space states ({space_dims['task']} dims), "
+                             f"got {shaping_cfg.state_dim}")
+        self.shaping_cfg = shaping_cfg
+        self.shaping = Shaping(shaping_cfg) if shaping_cfg is not None else None
         if planning_cost is not None and planning_cost not in COSTS:
             raise ValueError(f"unknown planning cost {planning_cost!r}; choose one of {COSTS}")
         self.planning_cost = planning_cost
@@ -168,8 +198,14 @@ class WorldModel(nn.Module):
 
     @torch.no_grad()
     def latent_state(self, pca: torch.Tensor) -> torch.Tensor:
-        """PCA latents ``(..., latent_cfg.dim)`` (``head``'s output) -> level-1 states ``(..., Dz)``."""
-        return self.metric.state(pca) if self.state_space == "metric" else pca
+        """PCA latents ``(..., latent_cfg.out_dim)`` (``head``'s output) -> level-1 states ``(..., Dz)``."""
+        return self.embed_state(pca, self.state_space)
+
+    @torch.no_grad()
+    def embed_state(self, pca: torch.Tensor, space: str) -> torch.Tensor:
+        """PCA latents -> states of ``space`` (module-level ``embed_state``)."""
+        return embed_state(pca, space, metric=self.metric, task_metric=self.task_metric,
+                           visual_dim=self.latent_cfg.dim)
 
     @torch.no_grad()
     def step(self, z: torch.Tensor, a: torch.Tensor, d: torch.Tensor | None = None) -> torch.Tensor:
@@ -185,7 +221,7 @@ class WorldModel(nn.Module):
     @torch.no_grad()
     def high_state(self, z: torch.Tensor) -> torch.Tensor:
         """Level-1 states ``(..., Dz)`` -> the level-2 states level 2 predicts in ``(..., Dh)`` (often the same)."""
-        return z if self.high_space == self.state_space else self.metric.state(z)
+        return z if self.high_space == self.state_space else self.embed_state(z, self.high_space)
 
     @torch.no_grad()
     def high_step(self, z: torch.Tensor, code: torch.Tensor, d: torch.Tensor | None = None) -> torch.Tensor:
@@ -211,7 +247,8 @@ class WorldModel(nn.Module):
         """``(..., Dz)`` vs ``(Dz,)`` or ``(..., Dz)`` -> ``(...)``.
 
         ``cost``: ``"metric"`` (learned temporal distance, in env steps), ``"task"`` (learned task distance,
-        in the env's units), ``"latent"`` (mean L1 in the state) or None (``default_cost``).
+        in the env's units, plus the learned shaping of ``z`` when the model has one), ``"latent"`` (mean L1 in
+        the state) or None (``default_cost``).
         """
         return self._distance(z, goal, cost, self.state_space)
 
@@ -223,24 +260,52 @@ class WorldModel(nn.Module):
     def _distance(self, z: torch.Tensor, goal: torch.Tensor, cost: str | None, space: str) -> torch.Tensor:
         cost = self.default_cost if cost is None else cost
         if cost == "latent":
-            return (z - goal).abs().mean(-1)
+            return self._latent_distance(z, goal, space)
+        if cost == "body":
+            if not self.proprio_dim or space not in ("pca", "task"):
+                raise IncompatibleCheckpointError(
+                    f"cost='body' reads the body state, which {space} states of this model do not carry "
+                    f"(proprioception: {self.proprio_dim} dims); use cost=latent")
+            return (z[..., -self.proprio_dim:] - goal[..., -self.proprio_dim:]).abs().mean(-1)
         if cost == "metric":
             if self.metric is None:
                 raise IncompatibleCheckpointError(
                     "cost='metric' but this world model has no planning metric; train one with "
                     "`python -m experiments.pretrain stages=[metric] hydra.run.dir=RUN` or use cost=latent")
-            return self.metric.state_distance(z, goal) if space == "metric" else self.metric.distance(z, goal)
+            return self._embedded_distance(self.metric, "metric", z, goal, space)
         if cost == "task":
             if self.task_metric is None:
                 raise IncompatibleCheckpointError(
                     "cost='task' but this world model has no task cost; train one with "
                     "`python -m experiments.pretrain stages=[task] hydra.run.dir=RUN` or use cost=metric")
-            if space != self.state_space:
-                raise IncompatibleCheckpointError(
-                    f"the task cost reads level-1 states ({self.state_space}), not {space} states; pretrain with "
-                    "latent.high_space unset so that both levels share one space")
-            return self.task_metric.distance(z, goal)
+            distance = self._embedded_distance(self.task_metric, "task", z, goal, space)
+            if self.shaping is not None:
+                distance = distance + self.shaping(z if space == "task" else self.embed_state(z, "task"))
+            return distance
         raise ValueError(f"unknown planning cost {cost!r}; choose one of {COSTS} (or None for the default)")
+
+    def _latent_distance(self, z: torch.Tensor, goal: torch.Tensor, space: str) -> torch.Tensor:
+        """Mean L1 over the state's dims; with a body state (the last ``proprio_dim`` dims of the PCA and task
+        spaces) the mean L1 of the rest plus that of the body, so that a few body dims weigh as much as the
+        many dims before them (DINO-WM's proprioceptive term)."""
+        body = self.proprio_dim if space in ("pca", "task") else 0
+        if not body:
+            return (z - goal).abs().mean(-1)
+        gap = (z - goal).abs()
+        return gap[..., :-body].mean(-1) + gap[..., -body:].mean(-1)
+
+    def _embedded_distance(self, model: TemporalMetric, own_space: str, z: torch.Tensor, goal: torch.Tensor,
+                           space: str) -> torch.Tensor:
+        """A learned distance read from ``space`` states: re-embedded from the PCA latent, or read off its own
+        embedding (the first ``model.cfg.dim`` dims)."""
+        if space == "pca":
+            return model.distance(z, goal)
+        if space == own_space:
+            dim = model.cfg.dim
+            return model.state_distance(z[..., :dim], goal[..., :dim])
+        raise IncompatibleCheckpointError(
+            f"the {own_space} cost cannot be read from {space} states (an embedding does not map back); plan with "
+            f"cost={space if space != 'pca' else 'latent'} or pretrain with latent.space={own_space}")
 
     @property
     def default_cost(self) -> str:
@@ -295,7 +360,8 @@ class WorldModel(nn.Module):
                              "dynamics": asdict(self.dynamics_cfg), "hierarchy": asdict(self.hierarchy_cfg),
                              "metric": asdict(self.metric_cfg) if self.metric_cfg is not None else None,
                              "task_metric": (asdict(self.task_metric_cfg) if self.task_metric_cfg is not None
-                                             else None)},
+                                             else None),
+                             "shaping": asdict(self.shaping_cfg) if self.shaping_cfg is not None else None},
                  "planning_cost": self.planning_cost,
                  "state_dict": {k: v.detach().cpu() for k, v in self.state_dict().items()}}
         return save_checkpoint(path, state, update_last=False)
@@ -322,6 +388,7 @@ class WorldModel(nn.Module):
                     # files written before the planning metric existed have no "metric" entry: no metric
                     metric_cfg=MetricConfig(**configs["metric"]) if configs.get("metric") else None,
                     task_metric_cfg=MetricConfig(**configs["task_metric"]) if configs.get("task_metric") else None,
+                    shaping_cfg=ShapingConfig(**configs["shaping"]) if configs.get("shaping") else None,
                     planning_cost=state.get("planning_cost"))
         model.load_state_dict(state["state_dict"])
         return model.to(device)

@@ -95,7 +95,8 @@ class HighPredictor(nn.Module):
 
 
 class HighLevel(nn.Module):
-    """Level 2 as one module: the high-level action space plus P2."""
+    """Level 2 as one module: the high-level action space, P2, and ``code_bank (M, C)``: the codes of action
+    chunks seen in the training data (empty until ``fill_code_bank``), which a planner can keep its codes to."""
 
     def __init__(self, cfg: HierarchyConfig, action_space: str = "chunk_code"):
         super().__init__()
@@ -106,3 +107,24 @@ class HighLevel(nn.Module):
         self.action_space_name = action_space
         self.code = HIGH_ACTION_SPACES[action_space](cfg)
         self.predictor = HighPredictor(cfg)
+        self.register_buffer("code_bank", torch.zeros(0, cfg.code_dim))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # files written before the bank: none; a bank of another size replaces the empty one
+        bank = state_dict.setdefault(prefix + "code_bank", torch.zeros(0, self.cfg.code_dim))
+        self.code_bank = torch.zeros_like(bank)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    @torch.no_grad()
+    def fill_code_bank(self, chunks: torch.Tensor) -> None:
+        """Keep the codes ``(M, C)`` of the action chunks ``(M, k, A)`` (posterior means)."""
+        self.code_bank = self.code.mean_code(chunks).detach().clone()
+
+    @torch.no_grad()
+    def nearest_codes(self, codes: torch.Tensor) -> torch.Tensor:
+        """``codes (..., C)`` -> the nearest bank codes ``(..., C)`` (the codes themselves when the bank is empty)."""
+        if len(self.code_bank) == 0:
+            return codes
+        flat = codes.reshape(-1, codes.shape[-1])
+        nearest = torch.cdist(flat, self.code_bank).argmin(dim=1)
+        return self.code_bank[nearest].reshape(codes.shape)

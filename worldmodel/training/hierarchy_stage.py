@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from einops import rearrange
 
@@ -32,6 +33,7 @@ class HierarchyStageConfig(LatentStageConfig):
     code_dim: int = 6
     action_space: str = "chunk_code"
     rollout_weight: float = 1.0
+    bank_size: int = 4096  # codes of training chunks kept for planners (HighLevel.code_bank); 0: none
     kl_weight: float = 0.01
     recon_weight: float = 0.5
     hidden: int = 256
@@ -74,4 +76,15 @@ def train_hierarchy_stage(data: LatentTrajectories, cfg: HierarchyStageConfig, *
 
     summary = train_latent_model("hierarchy", model, loss_fn, cfg, run_dir=run_dir, seed=seed, resume=resume,
                                  record={**record, "stage_config": asdict(cfg)}, callback=callback)
-    return model, {**summary, "model": asdict(model_cfg)}
+    fill_code_bank(model, data, cfg.bank_size, seed)
+    return model, {**summary, "model": asdict(model_cfg), "code_bank": len(model.code_bank)}
+
+
+def fill_code_bank(model: HighLevel, data: LatentTrajectories, size: int, seed: int) -> None:
+    """Store the codes of up to ``size`` action chunks of the training episodes, chosen at random (seeded)."""
+    starts = data.windows(model.cfg.k + 1)
+    if size <= 0 or len(starts) == 0:
+        return
+    pick = np.sort(np.random.default_rng(seed).choice(len(starts), min(size, len(starts)), replace=False))
+    index = torch.as_tensor(starts[pick])[:, None] + torch.arange(model.cfg.k)[None]
+    model.fill_code_bank(data.actions[index])

@@ -13,12 +13,15 @@ with ``state`` the simulator's task state recorded with each frame (``Trajectory
 ``task_distance`` the env's own (fingertip or block distance). Half of each batch pairs random frames, half
 pairs frames at most ``near_steps`` apart in one episode, so the cost is also precise near a goal. At planning
 time only the images (and proprioception) are needed: ``g`` reads the predicted states.
+
+Where the env defines a shaping cost (``GoalEnv.shaping``, e.g. pusher's reach term), ``train_shaping_stage``
+then fits ``worldmodel.models.shaping.Shaping`` to it (L1) on level-1 states of the task space.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +30,7 @@ import torch
 
 from worldmodel.latents import LatentTrajectories
 from worldmodel.models.metric import MetricConfig, TemporalMetric
+from worldmodel.models.shaping import Shaping, ShapingConfig
 from worldmodel.training.dynamics_stage import LatentStageConfig, train_latent_model
 from worldmodel.training.metric_stage import train_frames
 
@@ -44,6 +48,8 @@ class TaskMetricStageConfig(LatentStageConfig):
     hidden: int = 256
     layers: int = 2
     near_steps: int = 16  # the near half of each batch pairs frames at most this many env steps apart
+    shaping_steps: int = 1500  # the shaping head's steps (only for envs whose shaping is not zero)
+    shaping_hidden: int = 128
 
 
 def task_metric_loss(model: TemporalMetric, z: torch.Tensor, states: np.ndarray, task_distance: TaskDistance,
@@ -90,4 +96,24 @@ def train_task_metric_stage(data: LatentTrajectories, states: np.ndarray, task_d
 
     summary = train_latent_model("task_metric", model, loss_fn, cfg, run_dir=run_dir, seed=seed, resume=resume,
                                  record={**record, "stage_config": asdict(cfg)}, callback=callback)
+    return model, {**summary, "model": asdict(model.cfg)}
+
+
+def train_shaping_stage(data: LatentTrajectories, shaping: np.ndarray, cfg: TaskMetricStageConfig, *,
+                        run_dir: Path, seed: int, resume: bool, record: dict[str, Any],
+                        callback: Callable[[int], None] | None = None) -> tuple[Shaping, dict]:
+    """Fit the shaping head on level-1 states ``data.z (N, Dz)`` to the env's shaping ``(N,)`` of each frame."""
+    torch.manual_seed(seed + 4)
+    model = Shaping(ShapingConfig(state_dim=data.z.shape[1], hidden=cfg.shaping_hidden))
+    frames = train_frames(data)
+    target = torch.as_tensor(np.asarray(shaping, np.float32))
+    stage_cfg = replace(cfg, steps=cfg.shaping_steps)
+
+    def loss_fn(m, generator):
+        pick = frames[torch.randint(len(frames), (cfg.batch_size,), generator=generator)]
+        error = (m(data.z[pick]) - target[pick]).abs()
+        return error.mean(), {"l1": float(error.detach().mean()), "target_mean": float(target[pick].mean())}
+
+    summary = train_latent_model("shaping", model, loss_fn, stage_cfg, run_dir=run_dir, seed=seed, resume=resume,
+                                 record={**record, "stage_config": asdict(stage_cfg)}, callback=callback)
     return model, {**summary, "model": asdict(model.cfg)}
