@@ -1,7 +1,8 @@
 """Measure the whole system in one run: ``python -m experiments.benchmark [quick=true] [checkpoint=RUN_DIR]``.
 
-``sections=[render,pretrain]`` picks sections; ``device=cuda`` runs the pretrain section on a GPU (bf16 autocast
-where supported, ``precision=fp32`` to turn it off; the peak is then the bf16 matmul rate).
+``sections=[render,pretrain]`` picks sections; the pretrain and agents sections run on ``device=auto`` (CUDA when
+available; ``cpu``, ``cuda`` or ``cuda:N`` to choose), the pretrain step in bf16 autocast on GPUs that have it
+(``precision=fp32`` to turn it off; the peak is then the bf16 matmul rate).
 
 Sections (each a median over repeats, all measured in this process, on this machine, now):
   render     MuJoCo frames/s of env.step with rendering, per env, at the default resolution; and of rendering
@@ -27,7 +28,9 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from experiments.benchmark_config import register_benchmark_schema
 from experiments.common import newest_run, run_dir, user_errors_as_one_line
+from worldmodel.devices import resolve_device
 
 log = logging.getLogger("worldmodel.benchmark")
 WORLD_MODEL_AGENTS = ("mpc", "hierarchical")
@@ -76,7 +79,7 @@ def bench_pretrain(cfg: DictConfig) -> dict[str, Any]:
     from worldmodel.masks import DEFAULT_SPECS, MultiBlockMaskCollator
     from worldmodel.training.video_stage import autocast_for, to_device, uses_bf16
 
-    device = torch.device(cfg.device)
+    device = resolve_device(cfg.device)
     bf16 = uses_bf16(cfg.precision, device)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     model_cfg = build_model_config(cfg.model)
@@ -128,12 +131,12 @@ def bench_pretrain(cfg: DictConfig) -> dict[str, Any]:
     }
 
 
-def _load_world_model(checkpoint: str | None, env):
+def _load_world_model(checkpoint: str | None, env, device: torch.device):
     if checkpoint is None:
         return None
     from worldmodel.world_model import WorldModel
 
-    world_model = WorldModel.load(checkpoint)
+    world_model = WorldModel.load(checkpoint, device)
     world_model.check_compatible(env)
     return world_model
 
@@ -143,11 +146,12 @@ def bench_agents(cfg: DictConfig) -> dict[str, dict[str, Any]]:
     import envs
     from agents import make_agent, run_episode
 
+    device = resolve_device(cfg.device)  # where the world model and the latent agents' plans live
     results: dict[str, dict[str, Any]] = {}
     for env_name in cfg.agents.envs:
         checkpoint = cfg.checkpoint if cfg.checkpoint is not None else _newest_checkpoint(env_name)
         needs_model = any(name in WORLD_MODEL_AGENTS for name in cfg.agents.names)
-        world_model = _load_world_model(checkpoint, envs.make(env_name)) if needs_model else None
+        world_model = _load_world_model(checkpoint, envs.make(env_name), device) if needs_model else None
         for agent_name in cfg.agents.names:
             if agent_name in WORLD_MODEL_AGENTS and world_model is None:
                 log.info("skipping %s on %s: no checkpoint (pass checkpoint=RUN_DIR)", agent_name, env_name)
@@ -210,6 +214,7 @@ def print_tables(results: dict[str, Any]) -> None:
 def main(cfg: DictConfig) -> None:
     if cfg.quick:
         cfg = OmegaConf.merge(cfg, cfg.quick_overrides)
+    resolve_device(cfg.device)  # a bad device fails before any section runs
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     out = run_dir()
@@ -233,4 +238,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    register_benchmark_schema()
     main()

@@ -79,7 +79,7 @@ class PretrainConfig:
     metric: MetricStageConfig = field(default_factory=MetricStageConfig)
     stages: list[str] = field(default_factory=lambda: ["video", "dynamics", "hierarchy", "metric"])
     seed: int = 0
-    device: str = "cpu"
+    device: str = "auto"  # auto (CUDA when available, else CPU) | cpu | cuda | cuda:N
     resume: bool = False
     encoder: Optional[str] = None  # an exported encoder.safetensors for runs without the video stage
     cache_dir: str = MISSING  # rendered trajectories are cached here

@@ -82,13 +82,9 @@ def main(cfg: DictConfig) -> None:
     if unknown:
         raise ValueError(f"unknown stage(s) {unknown}; choose from {list(KNOWN_STAGES)}")
     state_spaces(cfg.latent.space, cfg.latent.high_space)  # fail before the video stage, not after it
-    if cfg.device not in ("cpu", "cuda"):
-        raise ValueError(f"device must be cpu or cuda, got {cfg.device!r}")
-    if cfg.device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device=cuda but no CUDA device is visible; use device=cpu")
 
+    dist = init_distributed(cfg.device)  # device=auto|cpu|cuda|cuda:N; a bad one fails here, in one line
     out = run_dir()
-    dist = init_distributed(cfg.device)
     torch.manual_seed(cfg.seed)
     model_cfg = build_model_config(cfg.model)
     summary: dict = {"command": "pretrain", "env": cfg.env.name, "model": cfg.model.name}
