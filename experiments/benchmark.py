@@ -74,9 +74,9 @@ def bench_pretrain(cfg: DictConfig) -> dict[str, Any]:
     """Loader throughput and the cost of one V-JEPA training step (forward, backward, AdamW, EMA)."""
     from experiments.pretrain import build_model_config
     from worldmodel.data.sampling import make_loader
-    from worldmodel.flops import mean_mask_sizes, training_matmul_peak, vjepa_train_flops_per_clip
+    from worldmodel.flops import mask_sizes, training_matmul_peak, vjepa_train_flops_per_clip
     from worldmodel.jepa import VJEPA
-    from worldmodel.masks import DEFAULT_SPECS, MultiBlockMaskCollator
+    from worldmodel.masks import MultiBlockMaskCollator
     from worldmodel.training.video_stage import autocast_for, to_device, uses_bf16
 
     device = resolve_device(cfg.device)
@@ -115,7 +115,7 @@ def bench_pretrain(cfg: DictConfig) -> dict[str, Any]:
             step_times.append(time.perf_counter() - start)
 
     peak = max(peak_before, training_matmul_peak(device, bf16))  # a busy machine can only lower a reading
-    context, target = mean_mask_sizes(model_cfg.grid, DEFAULT_SPECS, batch_size)
+    context, target = mask_sizes(collate.counts)
     flops_per_clip = vjepa_train_flops_per_clip(model_cfg, context, target)
     clips_per_s = _median_rate(batch_size, step_times)
     loader_clips_per_s = _median_rate(batch_size, load_times)

@@ -70,9 +70,9 @@ def main(cfg: DictConfig) -> None:
     import torch
 
     from worldmodel.data.sampling import ResumableClips
-    from worldmodel.flops import mean_mask_sizes, training_matmul_peak, vjepa_train_flops_per_clip
+    from worldmodel.flops import mask_sizes, training_matmul_peak, vjepa_train_flops_per_clip
     from worldmodel.jepa import VJEPA
-    from worldmodel.masks import DEFAULT_SPECS, MultiBlockMaskCollator
+    from worldmodel.masks import MultiBlockMaskCollator
     from worldmodel.training.distributed import cleanup, init_distributed
     from worldmodel.training.summary import write_summary
     from worldmodel.training.video_stage import VideoStageConfig, train_video_stage, uses_bf16
@@ -96,7 +96,7 @@ def main(cfg: DictConfig) -> None:
         collate = MultiBlockMaskCollator(model.encoder.grid, seed=cfg.seed)
         record = {"model": asdict(model_cfg), "data": data_record, "env": cfg.env.name,
                   "image_size": model_cfg.image_size, "frames": model_cfg.frames}
-        context_sizes, target_sizes = mean_mask_sizes(model_cfg.grid, DEFAULT_SPECS, stage_cfg.batch_size)
+        context_sizes, target_sizes = mask_sizes(collate.counts)
         flops_per_clip = vjepa_train_flops_per_clip(model_cfg, context_sizes, target_sizes)
         video_summary = train_video_stage(
             model, ResumableClips(dataset, seed=cfg.seed), collate, stage_cfg, run_dir=out, dist=dist,
