@@ -77,7 +77,7 @@ def bench_pretrain(cfg: DictConfig) -> dict[str, Any]:
     from worldmodel.flops import mask_sizes, training_matmul_peak, vjepa_train_flops_per_clip
     from worldmodel.jepa import VJEPA
     from worldmodel.masks import MultiBlockMaskCollator
-    from worldmodel.training.video_stage import autocast_for, to_device, uses_bf16
+    from worldmodel.training.video_stage import autocast_for, compiled, compiles, to_device, uses_bf16
 
     device = resolve_device(cfg.device)
     bf16 = uses_bf16(cfg.precision, device)
@@ -99,20 +99,21 @@ def bench_pretrain(cfg: DictConfig) -> dict[str, Any]:
     peak_before = training_matmul_peak(device, bf16)
     torch.manual_seed(0)
     model = VJEPA(model_cfg).to(device)
+    compile_model = compiles(cfg.pretrain.compile, device)
+    trainable = compiled(model) if compile_model else model  # compiles in the first warm-up step
     batch = to_device(batch, device)
     optimizer = torch.optim.AdamW(model.param_groups(0.04), lr=1e-4)
-    step_times = []
+    step_times, warmup_times = [], []
     for i in range(cfg.pretrain.warmup + cfg.pretrain.steps):
         start = time.perf_counter()
         with autocast_for(cfg.precision, device):
-            loss, _ = model(batch)
+            loss, _ = trainable(batch)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         model.ema_update(0.996)
         sync()
-        if i >= cfg.pretrain.warmup:
-            step_times.append(time.perf_counter() - start)
+        (step_times if i >= cfg.pretrain.warmup else warmup_times).append(time.perf_counter() - start)
 
     peak = max(peak_before, training_matmul_peak(device, bf16))  # a busy machine can only lower a reading
     context, target = mask_sizes(collate.counts)
@@ -122,7 +123,8 @@ def bench_pretrain(cfg: DictConfig) -> dict[str, Any]:
     return {
         "model": cfg.model.name, "batch_size": batch_size, "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-        "precision": "bf16" if bf16 else "fp32", "threads": torch.get_num_threads(),
+        "precision": "bf16" if bf16 else "fp32", "threads": torch.get_num_threads(), "compiled": compile_model,
+        "first_step_s": warmup_times[0] if warmup_times else None,
         "loader_workers": cfg.loader.workers, "loader_clips_per_s": loader_clips_per_s,
         "step_time_s": statistics.median(step_times), "train_clips_per_s": clips_per_s,
         "loader_to_step_ratio": loader_clips_per_s / clips_per_s,
@@ -194,8 +196,9 @@ def print_tables(results: dict[str, Any]) -> None:
             print(f"  {workers:<22} {fps:8.0f}")
     if "pretrain" in results:
         p = results["pretrain"]
+        compiled = f", compiled (first step {p['first_step_s']:.1f} s)" if p["compiled"] else ""
         print(f"\npretrain step (model={p['model']}, batch {p['batch_size']}, {p['device_name']}, {p['precision']}, "
-              f"{p['threads']} threads)")
+              f"{p['threads']} threads{compiled})")
         print(f"  step time {p['step_time_s'] * 1e3:.1f} ms, {p['train_clips_per_s']:.1f} clips/s, "
               f"{p['achieved_flops_per_s'] / 1e9:.1f} GFLOP/s = {p['mfu']:.1%} of the measured matmul peak "
               f"({p['matmul_peak_flops_per_s'] / 1e9:.1f} GFLOP/s)")

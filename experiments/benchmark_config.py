@@ -1,4 +1,7 @@
-"""Typed schema of ``configs/benchmark.yaml`` (registered as ``benchmark_schema``): typos fail before anything runs."""
+"""Typed schema of ``configs/benchmark.yaml`` (registered as ``benchmark_schema``): typos fail before anything runs.
+
+The YAML holds the values; fields with a default here (``device``, ``pretrain.compile``) are not repeated there.
+"""
 
 from __future__ import annotations
 
@@ -13,44 +16,45 @@ from experiments.config import ModelConfig
 
 @dataclass
 class RenderBenchConfig:
-    envs: list[str] = field(default_factory=list)
-    steps: int = 300
-    image_size: int = 64
-    exploration_episodes: int = 200
-    exploration_workers: list[int] = field(default_factory=lambda: [1, 2])
+    envs: list[str] = MISSING
+    steps: int = MISSING
+    image_size: int = MISSING
+    exploration_episodes: int = MISSING
+    exploration_workers: list[int] = MISSING
 
 
 @dataclass
 class LoaderBenchConfig:
-    workers: int = 1
-    batches: int = 20
-    episodes: int = 50
+    workers: int = MISSING
+    batches: int = MISSING
+    episodes: int = MISSING
 
 
 @dataclass
 class PretrainBenchConfig:
-    batch_size: int = 16
-    warmup: int = 2
-    steps: int = 10
+    batch_size: int = MISSING
+    warmup: int = MISSING
+    steps: int = MISSING
+    compile: Optional[bool] = None  # as video.compile: null (auto) compiles on CUDA only
 
 
 @dataclass
 class AgentsBenchConfig:
-    envs: list[str] = field(default_factory=list)
-    names: list[str] = field(default_factory=list)
-    episodes: int = 10
-    max_steps: int = 200
+    envs: list[str] = MISSING
+    names: list[str] = MISSING
+    episodes: int = MISSING
+    max_steps: int = MISSING
 
 
 @dataclass
 class BenchmarkConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
-    quick: bool = False
-    checkpoint: Optional[str] = None
-    threads: int = 0  # 0: torch's default
-    sections: list[str] = field(default_factory=list)
-    device: str = "auto"  # the pretrain and agents sections: auto (CUDA when available) | cpu | cuda | cuda:N
-    precision: str = "auto"
+    quick: bool = MISSING
+    checkpoint: Optional[str] = MISSING
+    threads: int = MISSING
+    sections: list[str] = MISSING
+    device: str = "auto"  # pretrain and agents sections: auto (CUDA when available, else CPU) | cpu | cuda | cuda:N
+    precision: str = MISSING
     env: str = MISSING
     cache_dir: str = MISSING
     render: RenderBenchConfig = field(default_factory=RenderBenchConfig)
