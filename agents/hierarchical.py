@@ -150,7 +150,7 @@ class HierarchicalAgent(LatentAgentBase):
             low_cost, self.action_space.low, self.action_space.high, horizon=self.horizon,
             action_dim=self.action_dim, samples=self.samples, iterations=self.iterations, init_mean=seed_plan,
             init_std=self.warm_std if seed_plan is not None else None, generator=self._generator,
-            **self._low_options)
+            device=self.device, **self._low_options)
         self._actions = low.mean
         predicted_cost = float(high.cost) if high is not None else float(low.cost)
         predicted_steps = self.high_horizon * self.k if high is not None else self.horizon
@@ -172,9 +172,10 @@ class HierarchicalAgent(LatentAgentBase):
         high = self._high_planner(
             high_cost, -self.code_bound, self.code_bound, horizon=self.high_horizon, action_dim=self.code_dim,
             samples=self.high_samples, iterations=self.high_iterations,
-            init_mean=self._codes if self._codes is not None else torch.zeros(self.high_horizon, self.code_dim),
+            init_mean=self._codes if self._codes is not None else torch.zeros(self.high_horizon, self.code_dim,
+                                                                              device=self.device),
             init_std=self.high_warm_std if self._codes is not None else 1.0,
-            generator=self._generator, **self._high_options)
+            generator=self._generator, device=self.device, **self._high_options)
         self._codes = high.mean  # a code spans k env steps: the plan of one step ago is still current
         high.actions = self._codes_used(high.actions)
         return high, wm.high_rollout(z, high.actions[None], d)[0]

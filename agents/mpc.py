@@ -36,9 +36,11 @@ class LatentAgentBase:
             raise ValueError(f"agent {type(self).__name__} plans with a world model: give the plan command "
                              "checkpoint=RUN_DIR (made by `python -m experiments.pretrain env=<name>`)")
         self.cost = world_model.default_cost if cost is None else str(cost)
+        self.device = world_model.device  # every tensor the agent builds lives here; actions leave as numpy
         # ``(..., Dz), (Dz,) -> (...)``; a bad name or a missing metric fails here, with the fix in the message
         self.distance = partial(world_model.distance, cost=self.cost)
-        self.distance(torch.zeros(1, world_model.latent_dim), torch.zeros(world_model.latent_dim))
+        self.distance(torch.zeros(1, world_model.latent_dim, device=self.device),
+                      torch.zeros(world_model.latent_dim, device=self.device))
         if check_env:
             world_model.check_compatible(env)
         space = env.action_space
@@ -77,7 +79,8 @@ class LatentAgentBase:
         return z, d
 
     def _to_action(self, action: torch.Tensor) -> np.ndarray:
-        return np.clip(action.numpy(), self.action_space.low, self.action_space.high).astype(self.action_space.dtype)
+        action = action.cpu().numpy()
+        return np.clip(action, self.action_space.low, self.action_space.high).astype(self.action_space.dtype)
 
 
 def planner_options(planner: str, **options) -> tuple[Any, dict[str, Any]]:
@@ -139,7 +142,7 @@ class LatentMPCAgent(LatentAgentBase):
                              action_dim=self.action_dim, samples=self.samples, iterations=self.iterations,
                              init_mean=shift_plan(self._mean) if warm else None,
                              init_std=self.warm_std if warm else None, generator=self._generator,
-                             **self._options)
+                             device=self.device, **self._options)
         self.last_plan, self._mean = plan, plan.mean
         self.diagnostics = {"predicted_cost": float(plan.cost), "predicted_steps": self.horizon,
                             "imagined": wm.rollout(z, plan.actions[None], d)[0], "goal": goal}

@@ -1,7 +1,8 @@
 """Measure the whole system in one run: ``python -m experiments.benchmark [quick=true] [checkpoint=RUN_DIR]``.
 
-``sections=[render,pretrain]`` picks sections; ``device=cuda`` runs the pretrain section on a GPU (bf16 autocast
-where supported, ``precision=fp32`` to turn it off; the peak is then the bf16 matmul rate).
+``sections=[render,pretrain]`` picks sections; the pretrain and agents sections run on ``device=auto`` (CUDA when
+available; ``cpu``, ``cuda`` or ``cuda:N`` to choose), the pretrain step in bf16 autocast on GPUs that have it
+(``precision=fp32`` to turn it off; the peak is then the bf16 matmul rate).
 
 Sections (each a median over repeats, all measured in this process, on this machine, now):
   render     MuJoCo frames/s of env.step with rendering, per env, at the default resolution; and of rendering
@@ -27,7 +28,9 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from experiments.benchmark_config import register_benchmark_schema
 from experiments.common import newest_run, run_dir, user_errors_as_one_line
+from worldmodel.devices import resolve_device
 
 log = logging.getLogger("worldmodel.benchmark")
 WORLD_MODEL_AGENTS = ("mpc", "hierarchical")
@@ -71,12 +74,12 @@ def bench_pretrain(cfg: DictConfig) -> dict[str, Any]:
     """Loader throughput and the cost of one V-JEPA training step (forward, backward, AdamW, EMA)."""
     from experiments.pretrain import build_model_config
     from worldmodel.data.sampling import make_loader
-    from worldmodel.flops import mean_mask_sizes, training_matmul_peak, vjepa_train_flops_per_clip
+    from worldmodel.flops import mask_sizes, training_matmul_peak, vjepa_train_flops_per_clip
     from worldmodel.jepa import VJEPA
-    from worldmodel.masks import DEFAULT_SPECS, MultiBlockMaskCollator
-    from worldmodel.training.video_stage import autocast_for, to_device, uses_bf16
+    from worldmodel.masks import MultiBlockMaskCollator
+    from worldmodel.training.video_stage import autocast_for, compiled, compiles, to_device, uses_bf16
 
-    device = torch.device(cfg.device)
+    device = resolve_device(cfg.device)
     bf16 = uses_bf16(cfg.precision, device)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     model_cfg = build_model_config(cfg.model)
@@ -96,30 +99,32 @@ def bench_pretrain(cfg: DictConfig) -> dict[str, Any]:
     peak_before = training_matmul_peak(device, bf16)
     torch.manual_seed(0)
     model = VJEPA(model_cfg).to(device)
+    compile_model = compiles(cfg.pretrain.compile, device)
+    trainable = compiled(model) if compile_model else model  # compiles in the first warm-up step
     batch = to_device(batch, device)
     optimizer = torch.optim.AdamW(model.param_groups(0.04), lr=1e-4)
-    step_times = []
+    step_times, warmup_times = [], []
     for i in range(cfg.pretrain.warmup + cfg.pretrain.steps):
         start = time.perf_counter()
         with autocast_for(cfg.precision, device):
-            loss, _ = model(batch)
+            loss, _ = trainable(batch)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         model.ema_update(0.996)
         sync()
-        if i >= cfg.pretrain.warmup:
-            step_times.append(time.perf_counter() - start)
+        (step_times if i >= cfg.pretrain.warmup else warmup_times).append(time.perf_counter() - start)
 
     peak = max(peak_before, training_matmul_peak(device, bf16))  # a busy machine can only lower a reading
-    context, target = mean_mask_sizes(model_cfg.grid, DEFAULT_SPECS, batch_size)
+    context, target = mask_sizes(collate.counts)
     flops_per_clip = vjepa_train_flops_per_clip(model_cfg, context, target)
     clips_per_s = _median_rate(batch_size, step_times)
     loader_clips_per_s = _median_rate(batch_size, load_times)
     return {
         "model": cfg.model.name, "batch_size": batch_size, "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-        "precision": "bf16" if bf16 else "fp32", "threads": torch.get_num_threads(),
+        "precision": "bf16" if bf16 else "fp32", "threads": torch.get_num_threads(), "compiled": compile_model,
+        "first_step_s": warmup_times[0] if warmup_times else None,
         "loader_workers": cfg.loader.workers, "loader_clips_per_s": loader_clips_per_s,
         "step_time_s": statistics.median(step_times), "train_clips_per_s": clips_per_s,
         "loader_to_step_ratio": loader_clips_per_s / clips_per_s,
@@ -128,12 +133,12 @@ def bench_pretrain(cfg: DictConfig) -> dict[str, Any]:
     }
 
 
-def _load_world_model(checkpoint: str | None, env):
+def _load_world_model(checkpoint: str | None, env, device: torch.device):
     if checkpoint is None:
         return None
     from worldmodel.world_model import WorldModel
 
-    world_model = WorldModel.load(checkpoint)
+    world_model = WorldModel.load(checkpoint, device)
     world_model.check_compatible(env)
     return world_model
 
@@ -143,11 +148,12 @@ def bench_agents(cfg: DictConfig) -> dict[str, dict[str, Any]]:
     import envs
     from agents import make_agent, run_episode
 
+    device = resolve_device(cfg.device)  # where the world model and the latent agents' plans live
     results: dict[str, dict[str, Any]] = {}
     for env_name in cfg.agents.envs:
         checkpoint = cfg.checkpoint if cfg.checkpoint is not None else _newest_checkpoint(env_name)
         needs_model = any(name in WORLD_MODEL_AGENTS for name in cfg.agents.names)
-        world_model = _load_world_model(checkpoint, envs.make(env_name)) if needs_model else None
+        world_model = _load_world_model(checkpoint, envs.make(env_name), device) if needs_model else None
         for agent_name in cfg.agents.names:
             if agent_name in WORLD_MODEL_AGENTS and world_model is None:
                 log.info("skipping %s on %s: no checkpoint (pass checkpoint=RUN_DIR)", agent_name, env_name)
@@ -190,8 +196,9 @@ def print_tables(results: dict[str, Any]) -> None:
             print(f"  {workers:<22} {fps:8.0f}")
     if "pretrain" in results:
         p = results["pretrain"]
+        compiled = f", compiled (first step {p['first_step_s']:.1f} s)" if p["compiled"] else ""
         print(f"\npretrain step (model={p['model']}, batch {p['batch_size']}, {p['device_name']}, {p['precision']}, "
-              f"{p['threads']} threads)")
+              f"{p['threads']} threads{compiled})")
         print(f"  step time {p['step_time_s'] * 1e3:.1f} ms, {p['train_clips_per_s']:.1f} clips/s, "
               f"{p['achieved_flops_per_s'] / 1e9:.1f} GFLOP/s = {p['mfu']:.1%} of the measured matmul peak "
               f"({p['matmul_peak_flops_per_s'] / 1e9:.1f} GFLOP/s)")
@@ -210,6 +217,7 @@ def print_tables(results: dict[str, Any]) -> None:
 def main(cfg: DictConfig) -> None:
     if cfg.quick:
         cfg = OmegaConf.merge(cfg, cfg.quick_overrides)
+    resolve_device(cfg.device)  # a bad device fails before any section runs
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     out = run_dir()
@@ -233,4 +241,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    register_benchmark_schema()
     main()

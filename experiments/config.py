@@ -92,7 +92,7 @@ class PretrainConfig:
     task: TaskMetricStageConfig = field(default_factory=TaskMetricStageConfig)
     stages: list[str] = field(default_factory=lambda: ["video", "dynamics", "hierarchy", "metric", "task"])
     seed: int = 0
-    device: str = "cpu"
+    device: str = "auto"  # auto (CUDA when available, else CPU) | cpu | cuda | cuda:N
     resume: bool = False
     encoder: Optional[str] = None  # an exported encoder.safetensors for runs without the video stage
     cache_dir: str = MISSING  # rendered trajectories are cached here

@@ -308,6 +308,7 @@ def _main(cfg) -> None:
 
     from experiments.common import run_dir
     from experiments.rollout_inspection import RolloutInspector
+    from worldmodel.devices import resolve_device
     from worldmodel.training.summary import write_summary
 
     if cfg.episodes < 1:
@@ -330,7 +331,7 @@ def _main(cfg) -> None:
         checkpoint = str(resolve_checkpoint(cfg.checkpoint, cfg.pretrain_root, cfg.env.name))
     out = run_dir()
     job = EpisodeJob(env=cfg.env.name, image_size=cfg.env.image_size, agent=label, params=params, seed=cfg.seed,
-                     max_steps=cfg.max_steps, checkpoint=checkpoint, device=cfg.device,
+                     max_steps=cfg.max_steps, checkpoint=checkpoint, device=str(resolve_device(cfg.device)),
                      record_frames=cfg.tb.enabled)
     inspector = None
     if cfg.tb.enabled:
@@ -346,7 +347,7 @@ def _main(cfg) -> None:
     wall = time.perf_counter() - start
     summary = {"command": "plan", "env": cfg.env.name, "agent": cfg.agent.name, "target": cfg.agent._target_,
                "params": params, "checkpoint": checkpoint, "seed": cfg.seed, "workers": cfg.workers,
-               "threads": cfg.threads,
+               "threads": cfg.threads, "device": job.device,
                "wall_s": wall, **summarize(results, cfg.agent.name),
                "cost_calibration": inspector.cost_calibration() if inspector is not None else None}
     if inspector is not None:

@@ -56,7 +56,7 @@ class PlanConfig:
     workers: int = 1  # episodes in parallel processes (spawned; each loads the env and the world model)
     threads: int = 1  # torch threads per process: small planning batches run fastest on one (and no
     #                   oversubscription when cores are shared): 24 vs 204 ms/action for hierarchical
-    device: str = "cpu"
+    device: str = "auto"  # auto (CUDA when available, else CPU) | cpu | cuda | cuda:N; agents follow the model
     cache_dir: str = MISSING
 
 

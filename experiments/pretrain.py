@@ -38,9 +38,9 @@ def main(cfg: DictConfig) -> None:
     import torch
 
     from worldmodel.data.sampling import ResumableClips
-    from worldmodel.flops import mean_mask_sizes, training_matmul_peak, vjepa_train_flops_per_clip
+    from worldmodel.flops import mask_sizes, training_matmul_peak, vjepa_train_flops_per_clip
     from worldmodel.jepa import VJEPA
-    from worldmodel.masks import DEFAULT_SPECS, MultiBlockMaskCollator
+    from worldmodel.masks import MultiBlockMaskCollator
     from worldmodel.training.distributed import cleanup, init_distributed
     from worldmodel.training.summary import write_summary
     from worldmodel.training.video_stage import VideoStageConfig, train_video_stage, uses_bf16
@@ -50,13 +50,9 @@ def main(cfg: DictConfig) -> None:
     if unknown:
         raise ValueError(f"unknown stage(s) {unknown}; choose from {list(KNOWN_STAGES)}")
     state_spaces(cfg.latent.space, cfg.latent.high_space, cfg.env.planning_cost)  # fail before the video stage
-    if cfg.device not in ("cpu", "cuda"):
-        raise ValueError(f"device must be cpu or cuda, got {cfg.device!r}")
-    if cfg.device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device=cuda but no CUDA device is visible; use device=cpu")
 
+    dist = init_distributed(cfg.device)  # device=auto|cpu|cuda|cuda:N; a bad one fails here, in one line
     out = run_dir()
-    dist = init_distributed(cfg.device)
     torch.manual_seed(cfg.seed)
     model_cfg = build_model_config(cfg.model)
     summary: dict = {"command": "pretrain", "env": cfg.env.name, "model": cfg.model.name}
@@ -68,7 +64,7 @@ def main(cfg: DictConfig) -> None:
         collate = MultiBlockMaskCollator(model.encoder.grid, seed=cfg.seed)
         record = {"model": asdict(model_cfg), "data": data_record, "env": cfg.env.name,
                   "image_size": model_cfg.image_size, "frames": model_cfg.frames}
-        context_sizes, target_sizes = mean_mask_sizes(model_cfg.grid, DEFAULT_SPECS, stage_cfg.batch_size)
+        context_sizes, target_sizes = mask_sizes(collate.counts)
         flops_per_clip = vjepa_train_flops_per_clip(model_cfg, context_sizes, target_sizes)
         video_summary = train_video_stage(
             model, ResumableClips(dataset, seed=cfg.seed), collate, stage_cfg, run_dir=out, dist=dist,

@@ -8,6 +8,7 @@ features, swept over learning rates, picked on a validation split, scored on a h
 ``physics``: violation-of-expectation pairs; pairwise accuracy of the predictor's surprise for the
 pretrained model (the run's last full checkpoint) and the random-init one, with the groups won and lost
 and an exact sign test against chance.
+Encoders, surprise and probes run on ``device=auto|cpu|cuda|cuda:N`` (auto: CUDA when available).
 Writes ``summary.json`` and TensorBoard scalars to the run directory (default ``runs/probe/<time>``).
 """
 
@@ -17,12 +18,16 @@ import logging
 import time
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from experiments.common import newest_run, run_dir, user_errors_as_one_line
 from experiments.probe_config import register_probe_schema
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger("worldmodel.probe")
 KNOWN_TASKS = ("direction", "contact", "physics")
@@ -75,7 +80,7 @@ def to_clips(frames, size: int):
     return torch.stack([center_resize(clip, size) for clip in frames])
 
 
-def run_probe_task(task: str, cfg: DictConfig, model_cfg, encoders: dict, logger) -> dict:
+def run_probe_task(task: str, cfg: DictConfig, model_cfg, encoders: dict, logger, device: torch.device) -> dict:
     import torch
 
     from envs.probe_scenes import PROBE_TASKS, make_probe_clips
@@ -88,7 +93,7 @@ def run_probe_task(task: str, cfg: DictConfig, model_cfg, encoders: dict, logger
     x_test, y_test = make_probe_clips(task, cfg.test_clips, TEST_SEED + cfg.seed, size, frames)
     render_s = time.perf_counter() - t0
     clips_train, clips_test = to_clips(x_train, size), to_clips(x_test, size)
-    y_train, y_test = torch.from_numpy(y_train), torch.from_numpy(y_test)
+    y_train, y_test = torch.from_numpy(y_train).to(device), torch.from_numpy(y_test).to(device)
     n_val = max(1, round(cfg.val_fraction * len(y_train)))
     sweep = ProbeSweepConfig(lrs=list(cfg.probe.lrs), weight_decays=list(cfg.probe.weight_decays),
                              epochs=cfg.probe.epochs, batch_size=cfg.probe.batch_size)
@@ -98,9 +103,9 @@ def run_probe_task(task: str, cfg: DictConfig, model_cfg, encoders: dict, logger
         t1 = time.perf_counter()
         if featurize == "pixels":
             pos = sincos_3d(model_cfg.channels * model_cfg.tubelet * model_cfg.patch ** 2, model_cfg.grid)
-            f_train = tubelet_pixels(clips_train, model_cfg.tubelet, model_cfg.patch) + pos
-            f_test = tubelet_pixels(clips_test, model_cfg.tubelet, model_cfg.patch) + pos
-        else:
+            f_train = (tubelet_pixels(clips_train, model_cfg.tubelet, model_cfg.patch) + pos).to(device)
+            f_test = (tubelet_pixels(clips_test, model_cfg.tubelet, model_cfg.patch) + pos).to(device)
+        else:  # features on the encoder's device, where the probes then train
             f_train, f_test = encode(featurize, clips_train), encode(featurize, clips_test)
         encode_s = time.perf_counter() - t1
         dim = f_train.shape[-1]
@@ -179,6 +184,7 @@ def run_physics(cfg: DictConfig, model_cfg, models: dict, logger) -> dict:
 def main(cfg: DictConfig) -> None:
     import torch
 
+    from worldmodel.devices import resolve_device
     from worldmodel.jepa import VJEPA
     from worldmodel.masks import DEFAULT_SPECS
     from worldmodel.training.summary import write_summary
@@ -192,6 +198,7 @@ def main(cfg: DictConfig) -> None:
         raise ValueError(f"unknown baseline(s) {unknown}; choose from {list(KNOWN_BASELINES)}")
     if not 0 < cfg.val_fraction < 1:
         raise ValueError(f"val_fraction must be in (0, 1), got {cfg.val_fraction}")
+    device = resolve_device(cfg.device)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     start = time.perf_counter()
@@ -203,10 +210,13 @@ def main(cfg: DictConfig) -> None:
         raise ValueError(f"mask_type must be in [0, {mask_types - 1}] for this checkpoint's predictor "
                          f"({', '.join(spec.name for spec in DEFAULT_SPECS[:mask_types])}), got {cfg.mask_type}")
     random_model = VJEPA(model_cfg, mask_types).eval()  # its target encoder is a copy of its (random) encoder
+    # initialised on the CPU, then moved: the same weights on every device
+    encoder, random_model = encoder.to(device), random_model.to(device)
+    full = full.to(device) if full is not None else None
 
     out = run_dir()
-    summary: dict = {"command": "probe", "checkpoint": str(checkpoint), "model": asdict(model_cfg),
-                     "config": OmegaConf.to_container(cfg)}
+    summary: dict = {"command": "probe", "checkpoint": str(checkpoint), "device": str(device),
+                     "model": asdict(model_cfg), "config": OmegaConf.to_container(cfg)}
     with TensorBoardLogger(out / "tb") as logger:
         encoders = {"pretrained": encoder}
         if "random" in cfg.baselines:
@@ -215,7 +225,7 @@ def main(cfg: DictConfig) -> None:
             encoders["pixels"] = "pixels"
         for task in cfg.tasks:
             if task != "physics":
-                summary[task] = run_probe_task(task, cfg, model_cfg, encoders, logger)
+                summary[task] = run_probe_task(task, cfg, model_cfg, encoders, logger, device)
         if "physics" in cfg.tasks:
             models = {"random": random_model}
             if full is not None:

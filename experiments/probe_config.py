@@ -33,6 +33,7 @@ class ProbeConfig:
     mask_type: int = 2
     probe: ProbeHeadConfig = field(default_factory=ProbeHeadConfig)
     seed: int = 0
+    device: str = "auto"  # auto (CUDA when available, else CPU) | cpu | cuda | cuda:N
     # torch threads; 1 by default: on the shared 2-core CPU, 2 threads made the probe-sweep test ~30x slower
     # (oversubscription). None keeps torch's default.
     threads: int | None = 1

@@ -63,8 +63,10 @@ def encode_frames(world_model: Any, frames: np.ndarray, proprio: np.ndarray | No
 
 @torch.no_grad()
 def distances_to(world_model: Any, z: torch.Tensor, goal: torch.Tensor, high: bool = False) -> np.ndarray:
-    """``world_model.distance`` (``high_distance`` for level-2 states) of each row of z (N, D) to one goal (D,)."""
-    goal = torch.as_tensor(goal, dtype=z.dtype).reshape(1, -1).expand_as(z)
+    """``world_model.distance`` (``high_distance`` for level-2 states) of each row of z (N, D) to one goal (D,),
+    computed on the model's device."""
+    z = z.to(getattr(world_model, "device", z.device))  # a stand-in world model may not say where it lives
+    goal = torch.as_tensor(goal, dtype=z.dtype, device=z.device).reshape(1, -1).expand_as(z)
     distance = getattr(world_model, "high_distance", world_model.distance) if high else world_model.distance
     return torch.as_tensor(distance(z, goal)).float().reshape(-1).cpu().numpy()
 
@@ -84,7 +86,8 @@ class FrameBank:
         if high and hasattr(self.world_model, "high_state"):  # a stand-in world model has one state space
             if self._high_latents is None:
                 with torch.no_grad():
-                    self._high_latents = torch.as_tensor(self.world_model.high_state(self.latents)).float()
+                    latents = self.latents.to(getattr(self.world_model, "device", self.latents.device))
+                    self._high_latents = torch.as_tensor(self.world_model.high_state(latents)).float().cpu()
             bank = self._high_latents
         latents = torch.as_tensor(np.asarray(latents), dtype=torch.float32).reshape(-1, bank.shape[-1])
         return np.array([int(np.argmin(distances_to(self.world_model, bank, q, high))) for q in latents])

@@ -1,4 +1,4 @@
-"""Multiblock 3D masks: index tensors, disjointness, coverage, seeding by position, masked fractions."""
+"""Multiblock 3D masks: index tensors, disjointness, coverage, seeding by position, masked fractions, fixed sizes."""
 
 import numpy as np
 import pytest
@@ -8,14 +8,19 @@ from worldmodel.masks import (
     DEFAULT_SPECS,
     FUTURE,
     LONG_RANGE,
+    REFERENCE_BATCH,
     SHORT_RANGE,
     VJEPA_SPECS,
+    MaskCounts,
     MaskSpec,
     MultiBlockMaskCollator,
     apply_masks,
     block_size,
     context_fractions,
+    fit_union,
+    mask_counts,
     masked_fractions,
+    sample_fixed_masks,
     sample_masks,
     sample_target_mask,
 )
@@ -177,3 +182,66 @@ def test_default_mask_types_are_named_in_predictor_token_order():
     from worldmodel.masks import DEFAULT_SPECS
 
     assert [spec.name for spec in DEFAULT_SPECS] == ["short-range", "long-range", "future"]
+
+
+# ---------------------------------------------------------------- fixed sizes (static shapes for torch.compile)
+
+def test_every_batch_of_a_mask_type_has_the_same_sizes_whatever_the_seed_position_or_batch_size():
+    counts = MultiBlockMaskCollator(GRID).counts
+    for seed in range(4):
+        collate = MultiBlockMaskCollator(GRID, seed=seed)
+        assert collate.counts == counts
+        for position, batch in [(p, 16) for p in range(0, 16 * 40, 16)] + [(3, 1), (7, 5), (1000, 32)]:
+            masks_enc, masks_pred = collate.masks_for(position, batch)
+            assert [tuple(m.shape) for m in masks_enc] == [(batch, c.context) for c in counts]
+            assert [tuple(m.shape) for m in masks_pred] == [(batch, c.target) for c in counts]
+    assert counts[2] == MaskCounts(context=N // 2, target=N // 2)  # FUTURE: the two halves, always
+
+
+@pytest.mark.parametrize("spec", VJEPA_SPECS)
+def test_fixed_sizes_are_the_mean_sizes_of_v_jepas_cut_masks(spec):
+    rng = np.random.default_rng(123)  # another stream than mask_counts' own
+    sizes = np.array([[m.shape[1] for m in sample_masks(spec, GRID, REFERENCE_BATCH, rng)] for _ in range(200)])
+    counts = mask_counts(spec, GRID)
+    assert abs(counts.context - sizes[:, 0].mean()) <= 2 and abs(counts.target - sizes[:, 1].mean()) <= 2
+
+
+@pytest.mark.parametrize("spec", VJEPA_SPECS)
+def test_no_context_token_lies_in_a_masked_tube_and_both_spread_over_the_clip(spec):
+    counts = mask_counts(spec, GRID)
+    rng = np.random.default_rng(0)
+    per_time = np.zeros((2, GRID[0]))
+    for _ in range(30):
+        enc, pred = sample_fixed_masks(spec, GRID, 16, rng, counts)
+        for e, p in zip(enc, pred):
+            cells_e, cells_p = set((e % 64).tolist()), set((p % 64).tolist())
+            assert not cells_e & cells_p, "a context token shares its (h, w) cell with a target: blocks span time"
+            per_time[0] += np.bincount(e // 64, minlength=GRID[0])
+            per_time[1] += np.bincount(p // 64, minlength=GRID[0])
+    shares = per_time / per_time.sum(axis=1, keepdims=True)
+    # V-JEPA's cut keeps the first indices: its context gets ~3-6% of its tokens from the last tubelet
+    assert np.all(np.abs(shares - 1 / GRID[0]) < 0.02), shares
+
+
+def test_fit_union_grows_and_shrinks_the_union_at_its_edge_in_whole_tubes():
+    rng = np.random.default_rng(0)
+    small = np.zeros(GRID, dtype=bool)
+    small[:, 2:4, 2:4] = True  # 4 cells = 16 tokens
+    grown = fit_union(small, MaskCounts(context=100, target=40), (0, 4), rng)
+    assert grown.sum() == 40 and (grown == grown[:1]).all() and grown[small].all()
+    big = np.ones(GRID, dtype=bool)
+    big[:, 0, 0] = False
+    shrunk = fit_union(big, MaskCounts(context=30, target=100), (0, 4), rng)
+    assert shrunk.sum() == N - 32 and (shrunk == shrunk[:1]).all() and not shrunk[~big].any()
+    # boxes starting at random times: token by token
+    tokens = fit_union(small, MaskCounts(context=100, target=21), None, rng)
+    assert tokens.sum() == 21 and tokens[small].all()
+
+
+def test_fixed_masks_of_an_end_anchored_spec_keep_to_its_last_tubelets():
+    spec = MaskSpec(num_blocks=2, spatial_scale=0.2, temporal_scale=0.25, temporal_anchor="end")
+    counts = mask_counts(spec, GRID)
+    enc, pred = sample_fixed_masks(spec, GRID, 8, np.random.default_rng(0), counts)
+    assert pred.shape == (8, counts.target) and enc.shape == (8, counts.context)
+    assert int(pred.min()) >= 3 * 64  # the boxes cover the last of 4 tubelets only
+    assert all(not set(e.tolist()) & set(p.tolist()) for e, p in zip(enc, pred))

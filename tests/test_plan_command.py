@@ -152,6 +152,7 @@ def test_faulty_agent_fails_only_its_own_episodes(tmp_path):
 @pytest.mark.parametrize(("override", "expected"), [
     ("agent=nosuchagent", f"error: unknown agent 'nosuchagent'; choose one of: {', '.join(available_agents())} "),
     ("env=nosuchenv", f"error: unknown env 'nosuchenv'; choose one of: {', '.join(sorted(envs.ENV_IDS))} "),
+    ("device=gpu", "error: unknown device 'gpu'; use device=auto (CUDA when available, else CPU), cpu, cuda"),
 ])
 def test_unknown_names_give_one_line_errors(tmp_path, override, expected):
     result = plan(tmp_path / "run", "agent=random", override, "episodes=1", "max_steps=1", check=False)

@@ -55,3 +55,42 @@ def test_cost_fn_with_wrong_shape_is_rejected():
 def test_shift_plan_drops_the_executed_step():
     mean = torch.arange(6.0).reshape(3, 2)
     assert torch.equal(shift_plan(mean), torch.tensor([[2.0, 3.0], [4.0, 5.0], [0.0, 0.0]]))
+
+
+# The plans of seed 7 as the planners gave them before the search learnt to live on a device: drawing the noise
+# on the generator's device keeps them, so a seeded CPU run plans as it always did.
+SEED_7_PLANS = {
+    "cem": [[0.258441, -0.411706], [0.321330, -0.478325], [0.436528, -0.499220]],
+    "mppi": [[0.323691, -0.595755], [0.220552, -0.540563], [0.235569, -0.574270]],
+}
+
+
+@pytest.mark.parametrize("planner", [cem, mppi])
+def test_the_plan_of_a_fixed_seed_is_unchanged(planner):
+    plan = planner(quadratic_cost, -1.0, 1.0, horizon=3, action_dim=2, samples=64, iterations=3,
+                   generator=torch.Generator().manual_seed(7))
+    assert torch.allclose(plan.actions, torch.tensor(SEED_7_PLANS[planner.__name__]), atol=1e-6)
+
+
+@pytest.mark.parametrize("planner", [cem, mppi])
+def test_planner_searches_on_the_given_device_else_on_init_means(planner):
+    """With ``meta`` as the default device, a tensor the planner built without naming its device would land there
+    and meet the cost function's CPU tensors: the search must name ``device`` (or ``init_mean``'s) everywhere."""
+    def cost(actions):
+        assert actions.device.type == "cpu"
+        return quadratic_cost(actions)
+
+    torch.set_default_device("meta")
+    try:
+        given = planner(cost, -1.0, 1.0, 3, 2, samples=32, iterations=2, device="cpu",
+                        generator=torch.Generator().manual_seed(0))
+        warm = planner(cost, -1.0, 1.0, 3, 2, samples=32, iterations=2, init_mean=shift_plan(given.mean),
+                       init_std=0.5, generator=torch.Generator().manual_seed(0))
+    finally:
+        torch.set_default_device(None)
+    for plan in (given, warm):
+        assert plan.actions.device == plan.mean.device == plan.std.device == torch.device("cpu")
+    # where the search lives changes nothing else: the same seed plans the same on the default device
+    again = planner(quadratic_cost, -1.0, 1.0, 3, 2, samples=32, iterations=2,
+                    generator=torch.Generator().manual_seed(0))
+    assert torch.equal(given.actions, again.actions)

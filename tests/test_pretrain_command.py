@@ -104,6 +104,7 @@ def test_nan_loss_stops_with_step_number_and_keeps_last_checkpoint(tmp_path):
     ("video.steps=abc", "steps"),
     ("stages=[video,dance]", "dance"),
     ("data=videos", "data.root"),
+    ("device=gpu", "error: unknown device 'gpu'; use device=auto"),
 ])
 def test_bad_overrides_fail_in_one_line_without_traceback(tmp_path, override, expected):
     result = pretrain(tmp_path / "run", tmp_path / "cache", override, check=False)

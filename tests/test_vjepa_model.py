@@ -7,7 +7,7 @@ import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
-from worldmodel.flops import mean_mask_sizes, measure_matmul_peak, vjepa_train_flops_per_clip
+from worldmodel.flops import mask_sizes, measure_matmul_peak, vjepa_train_flops_per_clip
 from worldmodel.jepa import VJEPA, stats_to_floats
 from worldmodel.masks import VJEPA_SPECS, MultiBlockMaskCollator, apply_masks
 from worldmodel.models import VideoEncoder, VideoPredictor, get_preset
@@ -199,9 +199,9 @@ def test_analytic_flops_match_the_flop_counter():
     assert analytic == pytest.approx(counter.get_total_flops() / 3, rel=0.02)
 
 
-def test_mean_mask_sizes_and_flops_per_clip_of_the_tiny_preset():
+def test_mask_sizes_and_flops_per_clip_of_the_tiny_preset():
     cfg = get_preset("tiny")
-    context, target = mean_mask_sizes(cfg.grid, VJEPA_SPECS, batch_size=16, batches=20)
+    context, target = mask_sizes(MultiBlockMaskCollator(cfg.grid, VJEPA_SPECS).counts)
     assert all(1 <= c + t <= cfg.num_tokens for c, t in zip(context, target))
     flops = vjepa_train_flops_per_clip(cfg, context, target)
     assert 1e9 < flops < 2e10

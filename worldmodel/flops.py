@@ -13,10 +13,9 @@ import time
 from collections.abc import Sequence
 from statistics import median
 
-import numpy as np
 import torch
 
-from worldmodel.masks import MaskSpec, sample_masks
+from worldmodel.masks import MaskCounts
 from worldmodel.models.encoder import VideoViTConfig
 
 
@@ -62,17 +61,10 @@ def vjepa_train_flops_per_clip(cfg: VideoViTConfig, context_sizes: Sequence[int]
     return target + online
 
 
-def mean_mask_sizes(grid: tuple[int, int, int], specs: Sequence[MaskSpec], batch_size: int,
-                    batches: int = 200, seed: int = 0) -> tuple[list[float], list[float]]:
-    """Average (context, target) token counts per spec over ``batches`` sampled batches (after truncation)."""
-    rng = np.random.default_rng(seed)
-    context, target = np.zeros(len(specs)), np.zeros(len(specs))
-    for _ in range(batches):
-        for i, spec in enumerate(specs):
-            enc, pred = sample_masks(spec, grid, batch_size, rng)
-            context[i] += enc.shape[1]
-            target[i] += pred.shape[1]
-    return list(context / batches), list(target / batches)
+def mask_sizes(counts: Sequence[MaskCounts]) -> tuple[list[int], list[int]]:
+    """(context sizes, target sizes) of the mask types ``counts`` (``MultiBlockMaskCollator.counts``): the same
+    for every batch."""
+    return [c.context for c in counts], [c.target for c in counts]
 
 
 def measure_matmul_peak(dtype: torch.dtype = torch.float32, size: int = 1024, device: str | torch.device = "cpu",

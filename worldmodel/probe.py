@@ -124,8 +124,9 @@ def train_probes(make_probe: Callable[[], nn.Module], train: tuple[torch.Tensor,
                  on_epoch: Callable[[int, list[float]], None] | None = None) -> ProbeResult:
     """Train one ``make_probe()`` per (lr, wd) on cached features; pick by validation accuracy.
 
-    ``train``/``val``/``test``: (features (M, ...), labels (M,)). Every probe starts from the same seed
-    and sees the same batches. AdamW, linear warmup then cosine decay, cross-entropy.
+    ``train``/``val``/``test``: (features (M, ...), labels (M,)), all on one device, where the probes train.
+    Every probe starts from the same seed (initialised on the CPU, so on every device alike) and sees the same
+    batches. AdamW, linear warmup then cosine decay, cross-entropy.
     ``on_epoch(epoch, val_accuracies)`` is called after every epoch (for logging).
     """
     x_train, y_train = train
@@ -133,7 +134,7 @@ def train_probes(make_probe: Callable[[], nn.Module], train: tuple[torch.Tensor,
     probes, optims = [], []
     for lr, wd in grid:
         torch.manual_seed(seed)
-        probe = make_probe()
+        probe = make_probe().to(x_train.device)
         probes.append(probe)
         optims.append(torch.optim.AdamW(probe.parameters(), lr=lr, weight_decay=wd))
     steps_per_epoch = math.ceil(len(y_train) / cfg.batch_size)
@@ -144,7 +145,7 @@ def train_probes(make_probe: Callable[[], nn.Module], train: tuple[torch.Tensor,
     for epoch in range(cfg.epochs):
         order = torch.randperm(len(y_train), generator=generator)
         for start in range(0, len(order), cfg.batch_size):
-            idx = order[start:start + cfg.batch_size]
+            idx = order[start:start + cfg.batch_size].to(x_train.device)
             scale = (step + 1) / warmup if step < warmup else \
                 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(total - warmup, 1)))
             for (lr, _), probe, optim in zip(grid, probes, optims):
@@ -172,9 +173,11 @@ def train_probes(make_probe: Callable[[], nn.Module], train: tuple[torch.Tensor,
 
 @torch.no_grad()
 def encode(encoder: nn.Module, clips: torch.Tensor, batch_size: int = 32) -> torch.Tensor:
-    """Frozen features: (M, C, T, H, W) normalised clips -> (M, N, D), computed in batches without grad."""
+    """Frozen features: (M, C, T, H, W) normalised clips -> (M, N, D), computed in batches without grad, on the
+    encoder's device (the features stay there)."""
     encoder.eval()
-    return torch.cat([encoder(clips[i:i + batch_size]) for i in range(0, len(clips), batch_size)])
+    device = next(encoder.parameters()).device
+    return torch.cat([encoder(clips[i:i + batch_size].to(device)) for i in range(0, len(clips), batch_size)])
 
 
 def tubelet_pixels(clips: torch.Tensor, tubelet: int, patch: int) -> torch.Tensor:

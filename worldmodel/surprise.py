@@ -33,10 +33,12 @@ def surprise(model: torch.nn.Module, clips: torch.Tensor, context_tubelets: int 
              per_tubelet: bool = False) -> torch.Tensor:
     """Prediction error of the future from the past: (B, C, T, H, W) -> (B,), or (B, t - context) per tubelet.
 
-    ``model`` is a ``worldmodel.jepa.VJEPA`` (``encoder``, ``predictor``, ``target_encoder``).
+    ``model`` is a ``worldmodel.jepa.VJEPA`` (``encoder``, ``predictor``, ``target_encoder``); the clips are moved
+    to its device and the surprise stays there.
     """
     was_training = model.training
     model.eval()
+    clips = clips.to(next(model.parameters()).device)
     grid = model.encoder.grid
     context_idx, future_idx = future_split(grid, context_tubelets)
     batch = clips.shape[0]
@@ -54,8 +56,10 @@ def surprise(model: torch.nn.Module, clips: torch.Tensor, context_tubelets: int 
 
 
 def batched_surprise(model: torch.nn.Module, clips: torch.Tensor, batch_size: int = 32, **kwargs) -> torch.Tensor:
-    """``surprise`` over (M, C, T, H, W) clips in batches -> (M,) (or (M, t - context))."""
-    return torch.cat([surprise(model, clips[i:i + batch_size], **kwargs) for i in range(0, len(clips), batch_size)])
+    """``surprise`` over (M, C, T, H, W) clips in batches, on the model's device -> (M,) (or (M, t - context)) on
+    the CPU."""
+    return torch.cat([surprise(model, clips[i:i + batch_size], **kwargs).cpu()
+                      for i in range(0, len(clips), batch_size)])
 
 
 def pairwise_outcomes(plausible: torch.Tensor, implausible: torch.Tensor,

@@ -165,6 +165,11 @@ class WorldModel(nn.Module):
     def code_dim(self) -> int:
         return self.hierarchy_cfg.code_dim
 
+    @property
+    def device(self) -> torch.device:
+        """Where the model's weights live: its inputs must be there, and its outputs are."""
+        return self.head.mean.device
+
     # ---- the model ------------------------------------------------------------------------------
     @torch.no_grad()
     def encode(self, frames: np.ndarray | torch.Tensor, proprio: np.ndarray | torch.Tensor | None = None
@@ -239,7 +244,8 @@ class WorldModel(nn.Module):
     def decode_chunk(self, code: torch.Tensor) -> torch.Tensor:
         """Code ``(..., C)`` -> the action chunk it stands for ``(..., k, A)``, inside the action box."""
         chunk = self.high.code.decode(code)
-        low, high = torch.as_tensor(self.action_low), torch.as_tensor(self.action_high)
+        low = torch.as_tensor(self.action_low, device=chunk.device)
+        high = torch.as_tensor(self.action_high, device=chunk.device)
         return low + (chunk + 1.0) * 0.5 * (high - low)
 
     @torch.no_grad()

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from worldmodel.devices import resolve_device
+
 __all__ = ["DistInfo", "all_reduce_mean", "barrier", "cleanup", "init_distributed", "is_distributed"]
 
 log = logging.getLogger(__name__)
@@ -34,11 +36,14 @@ def is_distributed() -> bool:
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 
-def init_distributed(device: str = "cpu", *, rank: int | None = None, world_size: int | None = None,
-                     local_rank: int | None = None, init_method: str = "env://") -> DistInfo:
+def init_distributed(device: str | torch.device = "auto", *, rank: int | None = None,
+                     world_size: int | None = None, local_rank: int | None = None,
+                     init_method: str = "env://") -> DistInfo:
     """Join the process group torchrun describes, or run as one process when it describes none.
 
-    ``device``: ``"cpu"`` (gloo backend) or ``"cuda"`` (nccl; each process takes GPU ``LOCAL_RANK``).
+    ``device``: ``auto`` | ``cpu`` | ``cuda`` | ``cuda:N`` (``worldmodel.devices.resolve_device``). Under
+    torchrun, ``auto`` and ``cuda`` put each process on GPU ``LOCAL_RANK`` with the nccl backend; on the CPU
+    (``cpu``, or ``auto`` without GPUs) the backend is gloo.
     ``rank``/``world_size``/``init_method`` override the environment (tests use a ``file://`` store).
     With no ``RANK``/``WORLD_SIZE`` in the environment and no overrides: no process group is created
     and ``DistInfo(rank=0, local_rank=0, world_size=1, is_main=True, device)`` is returned.
@@ -47,15 +52,14 @@ def init_distributed(device: str = "cpu", *, rank: int | None = None, world_size
     rank = int(env["RANK"]) if rank is None and "RANK" in env else rank
     world_size = int(env["WORLD_SIZE"]) if world_size is None and "WORLD_SIZE" in env else world_size
     if rank is None or world_size is None:
-        log.info("no RANK/WORLD_SIZE in the environment: running as a single process on %s", device)
-        return DistInfo(0, 0, 1, True, torch.device(device))
+        device_obj = resolve_device(device)
+        log.info("no RANK/WORLD_SIZE in the environment: running as a single process on %s", device_obj)
+        return DistInfo(0, 0, 1, True, device_obj)
     local_rank = int(env.get("LOCAL_RANK", rank)) if local_rank is None else local_rank
-    on_cuda = torch.device(device).type == "cuda"
+    device_obj = resolve_device(device, local_rank=local_rank)
+    on_cuda = device_obj.type == "cuda"
     if on_cuda:
-        torch.cuda.set_device(local_rank)
-        device_obj = torch.device("cuda", local_rank)
-    else:
-        device_obj = torch.device(device)
+        torch.cuda.set_device(device_obj)
     if not dist.is_initialized():
         dist.init_process_group("nccl" if on_cuda else "gloo", init_method=init_method, rank=rank,
                                 world_size=world_size)

@@ -17,6 +17,7 @@ from pathlib import Path
 from statistics import median
 from typing import Any
 
+import einops
 import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
@@ -54,11 +55,10 @@ class VideoStageConfig:
     ema_end: float = 1.0
     grad_clip: float = 10.0
     precision: str = "auto"  # auto | fp32 | bf16 (auto: bf16 on CUDA devices that support it)
-    # torch.compile the model. The multiblock masks keep a different token count from batch to batch, so
-    # it recompiles until those sizes are dynamic (TORCH_LOGS=recompiles shows it): on one H100 the first
-    # step took 86 s and the second had not finished 100 s later (tiny model, batch 64). Worth it only for
-    # long runs; its steady-state step time is not measured yet.
-    compile: bool = False
+    # torch.compile the model; null (auto): on CUDA, not on the CPU, where compiling the tiny model alone takes
+    # over a minute. Each mask type keeps a fixed token count (worldmodel.masks), so every step has the same shapes
+    # and it compiles once, with dynamic=False (TORCH_LOGS=recompiles would show any recompilation).
+    compile: bool | None = None
     log_every: int = 10
     image_every: int = 200
     checkpoint_every: int = 100
@@ -77,6 +77,22 @@ def autocast_for(precision: str, device: torch.device):
     if not uses_bf16(precision, device):
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+def compiles(setting: bool | None, device: torch.device) -> bool:
+    """Whether ``video.compile`` (None: auto) compiles the training model on ``device``: auto means on CUDA."""
+    return device.type == "cuda" if setting is None else bool(setting)
+
+
+def compiled(model: torch.nn.Module, backend: str | Callable = "inductor") -> torch.nn.Module:
+    """``model`` compiled for static shapes: one compilation for a run whose batches all have the same shapes.
+
+    einops' functions enter the graph as calls, not traced: traced, they leave a guard on einops' cache of array
+    backends, which the loop's first numpy ``rearrange`` (its TensorBoard images) grows, recompiling the step.
+    """
+    for function in (einops.rearrange, einops.repeat, einops.reduce, einops.einsum):
+        torch.compiler.allow_in_graph(function)
+    return torch.compile(model, dynamic=False, backend=backend)
 
 
 def to_device(batch: dict, device: torch.device) -> dict:
@@ -127,8 +143,8 @@ def train_video_stage(
         log.info("resume=true but no video checkpoint in %s: starting from step 0", ckpt_dir)
 
     trainable = DistributedDataParallel(model) if dist.world_size > 1 else model
-    if cfg.compile:
-        trainable = torch.compile(trainable)
+    if compiles(cfg.compile, device):
+        trainable = compiled(trainable)
     # The global sample position is the data cursor; each rank reads every world_size-th position.
     loader = make_loader(dataset, batch_size=cfg.batch_size, seed=seed,
                          start_position=start_step * cfg.batch_size * dist.world_size, collate_fn=collate,
@@ -188,6 +204,7 @@ def train_video_stage(
                          max(peak_before, matmul_peak()), start_step)
     # Files that probed fine but failed to decode mid-run were replaced by another clip; count them.
     summary["clip_load_failures"] = load_failures
+    summary["compiled"] = compiles(cfg.compile, device)
     if dist.is_main:
         export_safetensors(model.target_encoder.state_dict(), run_dir / "encoder.safetensors",
                            metadata={"record": record})
