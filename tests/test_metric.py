@@ -162,7 +162,7 @@ def test_level_2_in_the_embedding_reads_level_1_latents_through_high_state(tmp_p
     torch.testing.assert_close(loaded.high_state(z), high)
     same = make_world_model(metric=True)  # one space for both levels: high_state is the identity
     assert same.high_space == "pca" and same.high_state(z) is z
-    with pytest.raises(ValueError, match="cannot predict in the pca space when level 1 predicts in the metric embedding"):
+    with pytest.raises(ValueError, match="cannot predict in the pca space when level 1 predicts in the metric"):
         WorldModel(get_preset("tiny"), LatentConfig(space="metric", high_space="pca"), DynamicsConfig(8, 2),
                    HierarchyConfig(32, 2), env_name="pointmass_tworooms", image_size=64, action_low=-1.0,
                    action_high=1.0, metric_cfg=MetricConfig(32, dim=8))
