@@ -95,6 +95,7 @@ def run_episode(
     max_steps: int | None = None,
     record_frames: bool = False,
     agent_name: str | None = None,
+    options: dict[str, Any] | None = None,
 ) -> EpisodeRecord:
     """Play one episode of ``agent`` in ``env`` from ``env.reset(seed=seed)``; never raises for faults.
 
@@ -133,7 +134,7 @@ def run_episode(
         )
 
     try:
-        observation, info = env.reset(seed=int(seed))
+        observation, info = env.reset(seed=int(seed), options=options)
     except Exception as exc:  # noqa: BLE001
         failure = f"env reset(seed={seed}) raised {_one_line(exc)}"
         return finish()

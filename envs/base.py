@@ -111,8 +111,32 @@ class GoalEnv(gym.Env):
 
     # ---- gymnasium API -----------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict | None = None):
+        """A new episode from a sampled start and goal, or from ``options={"start": s, "goal": g}``: two full
+        simulator states (``get_sim_state``), e.g. states ``k`` steps apart on a recorded trajectory. The goal
+        is the configuration of ``g`` at rest."""
         super().reset(seed=seed)
+        given = options or {}
+        if set(given) & {"start", "goal"}:
+            return self._reset_to(given)
         start_qpos, goal_qpos = self.sample_start_goal(self.np_random)
+        self._set_goal(goal_qpos)
+        mujoco.mj_resetData(self.model, self.data)
+        self.data.qpos[:] = start_qpos
+        mujoco.mj_forward(self.model, self.data)
+        self._failure = None
+        return self._observation(), self._info()
+
+    def _reset_to(self, options: dict) -> tuple:
+        if not {"start", "goal"} <= set(options):
+            raise ValueError(f"reset options need both 'start' and 'goal' simulator states, got {sorted(options)}")
+        self.set_sim_state(options["goal"])
+        self._set_goal(self.data.qpos.copy())
+        self.set_sim_state(options["start"])
+        self._failure = None
+        return self._observation(), self._info()
+
+    def _set_goal(self, goal_qpos: np.ndarray) -> None:
+        """Goal state, proprioception and image of the configuration ``goal_qpos`` at rest."""
         self.goal_qpos = np.asarray(goal_qpos, np.float64).copy()
         self.goal_state = self.task_states(self.goal_qpos, np.zeros(self.model.nv))
         if self.proprio_dim:
@@ -121,11 +145,6 @@ class GoalEnv(gym.Env):
         self.data.qpos[:] = self.goal_qpos
         mujoco.mj_forward(self.model, self.data)
         self.goal_image = self._render_image()
-        mujoco.mj_resetData(self.model, self.data)
-        self.data.qpos[:] = start_qpos
-        mujoco.mj_forward(self.model, self.data)
-        self._failure = None
-        return self._observation(), self._info()
 
     def step(self, action):
         action = np.asarray(action, dtype=np.float64).reshape(-1)

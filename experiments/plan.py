@@ -142,8 +142,9 @@ def _plain_diagnostics(diagnostics: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def run_one(job: EpisodeJob, index: int):
-    """Play episode ``index`` of ``job`` (fresh agent, seed ``job.seed + index``): an ``EpisodeResult``."""
+def run_one(job: EpisodeJob, index: int, options: dict | None = None):
+    """Play episode ``index`` of ``job`` (fresh agent, seed ``job.seed + index``; ``options`` go to
+    ``env.reset``, e.g. a start and goal from ``envs.trajectory_goals``): an ``EpisodeResult``."""
     from agents import make_agent, run_episode
     from experiments.rollout_inspection import EpisodeResult
 
@@ -160,7 +161,7 @@ def run_one(job: EpisodeJob, index: int):
         raise UserError(f"agent {job.agent!r} could not be built for env {job.env!r}: {text}") from exc
     recorder = _Recorder(agent)
     record = run_episode(state.env, recorder, seed=seed, max_steps=job.max_steps,
-                         record_frames=job.record_frames, agent_name=job.agent)
+                         record_frames=job.record_frames, agent_name=job.agent, options=options)
     if recorder.act_ms:
         record.ms_per_step = statistics.median(recorder.act_ms)
     return EpisodeResult(index=index, record=record, act_ms=recorder.act_ms, goal_image=recorder.goal_image,
@@ -173,26 +174,27 @@ def _init_worker(threads: int) -> None:
     torch.set_num_threads(threads)  # workers share the cores: no oversubscription
 
 
-def _run_in_worker(args: tuple[EpisodeJob, int]):
+def _run_in_worker(args: tuple[EpisodeJob, int, dict | None]):
     return run_one(*args)
 
 
 def run_episodes(job: EpisodeJob, episodes: int, workers: int, on_result=None, progress: bool = True,
-                 threads: int = 1) -> list:
+                 threads: int = 1, options: list[dict] | None = None) -> list:
     """All episodes, in index order; ``on_result(result)`` is called in this process as each one finishes
     (outside any timed section). ``workers > 1`` plays them in that many spawned processes, each with
-    ``threads`` torch threads."""
+    ``threads`` torch threads. ``options[i]``: reset options of episode ``i``."""
+    options = options if options is not None else [None] * episodes
     from tqdm import tqdm
 
     results = []
     bar = tqdm(total=episodes, desc=f"{job.agent} on {job.env}", unit="episode", disable=not progress)
     if workers <= 1 or episodes <= 1:
-        stream = (run_one(job, i) for i in range(episodes))
+        stream = (run_one(job, i, options[i]) for i in range(episodes))
         pool = None
     else:
         workers = min(workers, episodes)
         pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_init_worker, initargs=(threads,))
-        stream = pool.imap_unordered(_run_in_worker, [(job, i) for i in range(episodes)])
+        stream = pool.imap_unordered(_run_in_worker, [(job, i, options[i]) for i in range(episodes)])
     try:
         for result in stream:
             if on_result is not None:
@@ -329,6 +331,15 @@ def _main(cfg) -> None:
     checkpoint = None
     if needs_world_model(cls):
         checkpoint = str(resolve_checkpoint(cfg.checkpoint, cfg.pretrain_root, cfg.env.name))
+    options, goals = None, None
+    if cfg.goal_steps is not None:
+        import envs
+        from envs.trajectory_goals import trajectory_goals
+
+        envs.load_plugins()
+        goals = trajectory_goals(envs.make(cfg.env.name, image_size=cfg.env.image_size), cfg.episodes,
+                                 cfg.goal_steps, cfg.seed)
+        options = [{"start": g.start, "goal": g.goal} for g in goals]
     out = run_dir()
     job = EpisodeJob(env=cfg.env.name, image_size=cfg.env.image_size, agent=label, params=params, seed=cfg.seed,
                      max_steps=cfg.max_steps, checkpoint=checkpoint, device=str(resolve_device(cfg.device)),
@@ -340,14 +351,15 @@ def _main(cfg) -> None:
     start = time.perf_counter()
     try:
         results = run_episodes(job, cfg.episodes, cfg.workers, threads=cfg.threads,
-                               on_result=inspector.log_episode if inspector else None)
+                               on_result=inspector.log_episode if inspector else None, options=options)
     finally:
         if inspector is not None:
             inspector.flush()
     wall = time.perf_counter() - start
     summary = {"command": "plan", "env": cfg.env.name, "agent": cfg.agent.name, "target": cfg.agent._target_,
                "params": params, "checkpoint": checkpoint, "seed": cfg.seed, "workers": cfg.workers,
-               "threads": cfg.threads, "device": job.device,
+               "threads": cfg.threads, "device": job.device, "goal_steps": cfg.goal_steps,
+               "goal_distance": None if goals is None else statistics.fmean(g.distance for g in goals),
                "wall_s": wall, **summarize(results, cfg.agent.name),
                "cost_calibration": inspector.cost_calibration() if inspector is not None else None}
     if inspector is not None:
@@ -355,7 +367,8 @@ def _main(cfg) -> None:
         inspector.close()
     write_summary(out, summary)
     ms = summary["ms_per_step"]
-    print(f"{cfg.agent.name} on {cfg.env.name}: success {summary['success_rate']:.2f}, "
+    goal = "" if cfg.goal_steps is None else f" (goals {cfg.goal_steps} steps ahead on held-out trajectories)"
+    print(f"{cfg.agent.name} on {cfg.env.name}{goal}: success {summary['success_rate']:.2f}, "
           f"final distance {summary['mean_final_distance']:.3f}, {ms['median']:.1f} ms/step (median), "
           f"{summary['failed_episodes']['count']} failed episode(s)")
     print(f"run directory: {out}")

@@ -53,6 +53,9 @@ class PlanConfig:
     episodes: int = 10
     seed: int = 0
     max_steps: int | None = None  # default: the env's time limit
+    # goals: the state reached goal_steps env steps later along held-out trajectories (DINO-WM / HWM's protocol;
+    # envs.trajectory_goals); null: the env's own goal sampling
+    goal_steps: int | None = None
     workers: int = 1  # episodes in parallel processes (spawned; each loads the env and the world model)
     threads: int = 1  # torch threads per process: small planning batches run fastest on one (and no
     #                   oversubscription when cores are shared): 24 vs 204 ms/action for hierarchical

@@ -209,6 +209,24 @@ def test_pusher_shaping_is_a_reach_term_until_contact():
     assert envs.make("reacher").unwrapped.shaping(np.zeros((3, 6))).tolist() == [0.0, 0.0, 0.0]
 
 
+def test_reset_from_two_simulator_states_starts_at_one_and_shows_the_other_at_rest(env):
+    u = env.unwrapped
+    env.reset(seed=4)
+    for _ in range(5):
+        u.step(u.action_space.sample())
+    start, start_task = u.get_sim_state(), u.state.copy()
+    for _ in range(10):
+        u.step(np.ones(u.action_space.shape, np.float32))
+    goal, goal_qpos = u.get_sim_state(), u.data.qpos.copy()
+    obs, info = env.reset(seed=0, options={"start": start, "goal": goal})
+    np.testing.assert_array_equal(info["state"], start_task)  # the start keeps its velocities
+    np.testing.assert_allclose(info["goal_state"], u.task_states(goal_qpos, np.zeros(u.model.nv)), atol=1e-6)
+    again, _ = env.reset(seed=1, options={"start": start, "goal": goal})
+    np.testing.assert_array_equal(pixels_of(again), pixels_of(obs))
+    with pytest.raises(ValueError, match="both 'start' and 'goal'"):
+        env.reset(seed=0, options={"goal": goal})
+
+
 def test_unknown_env_name_lists_known_names():
     with pytest.raises(ValueError) as err:
         envs.make("foo")

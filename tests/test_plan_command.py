@@ -127,6 +127,31 @@ def test_oracle_in_worker_processes_plays_the_same_episodes_as_in_process(tmp_pa
     assert "episode_000/video" not in read_event_tags(run / "tb")["images"]
 
 
+def test_goal_steps_starts_and_ends_on_held_out_trajectories(tmp_path):
+    from envs.trajectory_goals import trajectory_goals
+
+    run = tmp_path / "run"
+    result = plan(run, "agent=random", "env=pusher", "episodes=3", "goal_steps=20", "max_steps=2", "tb.enabled=false")
+    assert "(goals 20 steps ahead on held-out trajectories)" in result.stdout
+    summary = json.loads((run / "summary.json").read_text())
+    goals = trajectory_goals(envs.make("pusher"), 3, 20, seed=0)
+    assert summary["goal_steps"] == 20 and summary["goal_distance"] == pytest.approx(
+        float(np.mean([g.distance for g in goals])))
+    assert [e["distances"][0] for e in summary["episodes"]] == pytest.approx([g.distance for g in goals], rel=1e-5)
+    assert all(g.distance >= envs.make("pusher").unwrapped.success_threshold for g in goals)
+
+
+@pytest.mark.parametrize(("override", "expected"), [
+    ("goal_steps=0", "error: goal_steps=0 is outside the held-out trajectories of PointMassEnv (1 to 100 env steps"),
+    ("goal_steps=101", "error: goal_steps=101 is outside the held-out trajectories of PointMassEnv (1 to 100"),
+])
+def test_goal_steps_outside_the_trajectories_fails_in_one_line(tmp_path, override, expected):
+    result = plan(tmp_path / "run", "agent=random", override, "episodes=1", check=False)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and lines[0].startswith(expected), result.stderr[-2000:]
+
+
 def test_faulty_agent_fails_only_its_own_episodes(tmp_path):
     run = tmp_path / "run"
     plan(run, f"agent={HERE}:FaultyAgent", "episodes=4", "max_steps=3", "tb.enabled=false")
