@@ -29,6 +29,8 @@ class EnvConfig:
     planning_cost: str = "metric"
     # Agent parameters for this env, {agent name: {param: value}}; `agent.params.*` on the command line wins.
     agents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Pretrain settings for this env, {dotted key: value} (e.g. data.episodes: 800); the command line wins.
+    pretrain: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

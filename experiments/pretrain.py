@@ -32,6 +32,24 @@ def build_model_config(model_cfg: DictConfig):
     return get_preset(model_cfg.name, **overrides)
 
 
+def apply_env_settings(cfg: DictConfig) -> None:
+    """Set the env's own pretrain settings (``env.pretrain``: dotted keys) that the command line did not set, and
+    rewrite the run's ``.hydra/config.yaml`` so that it shows what ran."""
+    from hydra.core.hydra_config import HydraConfig
+
+    settings = OmegaConf.to_container(cfg.env.pretrain)
+    if not settings:
+        return
+    given = {override.split("=", 1)[0].lstrip("+~") for override in HydraConfig.get().overrides.task}
+    for key, value in settings.items():
+        if OmegaConf.select(cfg, key, default="__missing__") == "__missing__":
+            raise ValueError(f"env {cfg.env.name} sets pretrain setting {key!r}, which does not exist; fix "
+                             f"configs/env/{cfg.env.name}.yaml")
+        if key not in given:
+            OmegaConf.update(cfg, key, value, merge=False)
+    OmegaConf.save(cfg, run_dir() / ".hydra" / "config.yaml")
+
+
 @hydra.main(version_base="1.3", config_path="../configs", config_name="pretrain")
 @user_errors_as_one_line
 def main(cfg: DictConfig) -> None:
@@ -46,6 +64,7 @@ def main(cfg: DictConfig) -> None:
     from worldmodel.training.video_stage import VideoStageConfig, train_video_stage, uses_bf16
     from worldmodel.world_model import state_spaces
 
+    apply_env_settings(cfg)
     unknown = [s for s in cfg.stages if s not in KNOWN_STAGES]
     if unknown:
         raise ValueError(f"unknown stage(s) {unknown}; choose from {list(KNOWN_STAGES)}")

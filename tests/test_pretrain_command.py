@@ -209,3 +209,16 @@ def test_sim_plus_videos_rejects_a_fraction_outside_0_1(tmp_path):
     result = pretrain(tmp_path / "run", tmp_path / "cache", "data=sim+videos", f"data.root={tmp_path}",
                       "data.video_fraction=1.0", check=False)
     assert result.returncode == 2 and "video_fraction" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_env_pretrain_settings_apply_unless_the_command_line_sets_them(tmp_path):
+    from omegaconf import OmegaConf
+
+    run = tmp_path / "run"
+    pretrain(run, tmp_path / "cache", "env=pusher", "env.image_size=32", "video.steps=1", "dynamics.steps=7")
+    used = OmegaConf.load(run / ".hydra" / "config.yaml")
+    env_settings = OmegaConf.load(ROOT / "configs" / "env" / "pusher.yaml").pretrain
+    assert used.data.episodes == 3 and used.dynamics.steps == 7  # the command line wins
+    assert used.hierarchy.steps == env_settings["hierarchy.steps"] != 1500  # the env's own setting
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["video"]["data"]["episodes"] == 3
