@@ -311,7 +311,7 @@ def _main(cfg) -> None:
     from experiments.common import run_dir
     from experiments.rollout_inspection import RolloutInspector
     from worldmodel.devices import resolve_device
-    from worldmodel.training.summary import write_summary
+    from worldmodel.io.summary import write_summary
 
     if cfg.episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {cfg.episodes}")

@@ -46,7 +46,7 @@ def find_encoder(cfg: DictConfig, out: Path) -> Path:
 
 def _latest_model(run_dir: Path, stage: str, build, optional: bool = False):
     """A stage's trained model from its latest checkpoint in this run (when the stage is not re-run)."""
-    from worldmodel.training.checkpoint import latest_checkpoint, load_checkpoint
+    from worldmodel.io.checkpoint import latest_checkpoint, load_checkpoint
 
     last = latest_checkpoint(run_dir / "checkpoints" / stage)
     if last is None and optional:
@@ -69,6 +69,8 @@ def run_latent_stages(cfg: DictConfig, out: Path, summary: dict) -> None:
     from envs.exploration import collect_trajectories
     from worldmodel.evaluation.horizon import format_table, horizon_table, plot_horizon
     from worldmodel.evaluation.metric_eval import metric_of_steps
+    from worldmodel.io.summary import write_summary
+    from worldmodel.io.tb import TensorBoardLogger
     from worldmodel.latents import LatentConfig, LatentHead, LatentTrajectories, prepare_latents, state_dict_hash
     from worldmodel.models.dynamics import DynamicsConfig, LatentDynamics
     from worldmodel.models.encoder import load_exported_encoder
@@ -78,13 +80,11 @@ def run_latent_stages(cfg: DictConfig, out: Path, summary: dict) -> None:
     from worldmodel.training.dynamics_stage import DynamicsStageConfig, train_dynamics_stage
     from worldmodel.training.hierarchy_stage import HierarchyStageConfig, train_hierarchy_stage
     from worldmodel.training.metric_stage import MetricStageConfig, train_frames, train_metric_stage
-    from worldmodel.training.summary import write_summary
     from worldmodel.training.task_metric_stage import (
         TaskMetricStageConfig,
         train_shaping_stage,
         train_task_metric_stage,
     )
-    from worldmodel.training.tb import TensorBoardLogger
     from worldmodel.world_model import WORLD_MODEL_FILE, WorldModel, embed_state, state_spaces
 
     started = time.perf_counter()

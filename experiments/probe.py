@@ -56,9 +56,9 @@ def resolve_checkpoint(checkpoint: str | None, runs_root: str) -> Path:
 
 def load_pretrained(run: Path):
     """(VideoViTConfig, target encoder, full VJEPA or None) from a pretrain run directory."""
+    from worldmodel.io.checkpoint import latest_checkpoint, load_checkpoint
     from worldmodel.jepa import VJEPA
     from worldmodel.models.encoder import load_exported_encoder
-    from worldmodel.training.checkpoint import latest_checkpoint, load_checkpoint
 
     encoder, _ = load_exported_encoder(run / "encoder.safetensors")
     cfg = encoder.cfg
@@ -185,10 +185,10 @@ def main(cfg: DictConfig) -> None:
     import torch
 
     from worldmodel.devices import resolve_device
+    from worldmodel.io.summary import write_summary
+    from worldmodel.io.tb import TensorBoardLogger
     from worldmodel.jepa import VJEPA
     from worldmodel.masks import DEFAULT_SPECS
-    from worldmodel.training.summary import write_summary
-    from worldmodel.training.tb import TensorBoardLogger
 
     unknown = [t for t in cfg.tasks if t not in KNOWN_TASKS]
     if unknown:

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from worldmodel.training.tb import TensorBoardLogger, side_by_side, tile
+from worldmodel.io.tb import TensorBoardLogger, side_by_side, tile
 
 log = logging.getLogger("worldmodel.plan")
 ENCODE_BATCH = 128

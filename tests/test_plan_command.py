@@ -23,7 +23,7 @@ import envs
 from agents import EpisodeRecord, available_agents
 from experiments.plan import EpisodeJob, resolve_checkpoint, run_one, summarize
 from experiments.rollout_inspection import EpisodeResult, FrameBank, RolloutInspector
-from worldmodel.training.tb import read_event_images, read_event_scalars, read_event_tags
+from worldmodel.io.tb import read_event_images, read_event_scalars, read_event_tags
 
 ROOT = Path(__file__).resolve().parents[1]
 HERE = "tests.test_plan_command"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from worldmodel.training.tb import read_event_images, read_event_tags
+from worldmodel.io.tb import read_event_images, read_event_tags
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "examples" / "plugin_package"

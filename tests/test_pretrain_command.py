@@ -14,7 +14,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from worldmodel.training.tb import read_event_tags
+from worldmodel.io.tb import read_event_tags
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = [

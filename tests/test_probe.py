@@ -203,7 +203,7 @@ def test_load_pretrained_reads_runs_with_two_or_three_mask_tokens(tmp_path, mask
     from dataclasses import asdict
 
     from experiments.probe import load_pretrained
-    from worldmodel.training.checkpoint import export_safetensors, save_checkpoint
+    from worldmodel.io.checkpoint import export_safetensors, save_checkpoint
 
     cfg = get_preset("tiny", width=32, depth=1, heads=2, pred_width=16, pred_depth=1, pred_heads=2)
     model = VJEPA(cfg, num_mask_types=mask_types)
@@ -221,7 +221,7 @@ def test_probe_command_end_to_end_on_a_tiny_run(tmp_path):
     import json
     from dataclasses import asdict
 
-    from worldmodel.training.checkpoint import export_safetensors, save_checkpoint
+    from worldmodel.io.checkpoint import export_safetensors, save_checkpoint
 
     cfg = get_preset("tiny", image_size=32, width=32, depth=1, heads=2, pred_width=16, pred_depth=1, pred_heads=2)
     model = VJEPA(cfg, num_mask_types=3)

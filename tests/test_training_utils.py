@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from worldmodel.training import checkpoint as ckpt
-from worldmodel.training.checkpoint import (
+from worldmodel.io import checkpoint as ckpt
+from worldmodel.io.checkpoint import (
     CheckpointError,
     export_safetensors,
     latest_checkpoint,
@@ -23,11 +23,8 @@ from worldmodel.training.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from worldmodel.training.distributed import all_reduce_mean, cleanup, init_distributed
-from worldmodel.training.guards import NonFiniteLossError, StepTimer, Throughput, check_finite
-from worldmodel.training.schedules import Schedules, cosine, linear, warmup_cosine
-from worldmodel.training.summary import read_summary, write_summary
-from worldmodel.training.tb import (
+from worldmodel.io.summary import read_summary, write_summary
+from worldmodel.io.tb import (
     TensorBoardLogger,
     pca_rgb,
     read_event_images,
@@ -36,6 +33,9 @@ from worldmodel.training.tb import (
     side_by_side,
     tile,
 )
+from worldmodel.training.distributed import all_reduce_mean, cleanup, init_distributed
+from worldmodel.training.guards import NonFiniteLossError, StepTimer, Throughput, check_finite
+from worldmodel.training.schedules import Schedules, cosine, linear, warmup_cosine
 
 # ---------------------------------------------------------------- schedules
 

@@ -53,7 +53,7 @@ from pathlib import Path
 
 import torch
 
-from worldmodel.training.checkpoint import export_safetensors, latest_checkpoint
+from worldmodel.io.checkpoint import export_safetensors, latest_checkpoint
 
 run = Path(sys.argv[1])
 last = latest_checkpoint(run / "checkpoints" / "video")

@@ -35,13 +35,13 @@ from torch import nn
 
 from worldmodel import observations
 from worldmodel.errors import IncompatibleCheckpointError
+from worldmodel.io.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from worldmodel.latents import LatentConfig, LatentHead
 from worldmodel.models.dynamics import DynamicsConfig, LatentDynamics
 from worldmodel.models.encoder import VideoEncoder, VideoViTConfig
 from worldmodel.models.hierarchy import HierarchyConfig, HighLevel
 from worldmodel.models.metric import MetricConfig, TemporalMetric
 from worldmodel.models.shaping import Shaping, ShapingConfig
-from worldmodel.training.checkpoint import CheckpointError, load_checkpoint
 
 WORLD_MODEL_FILE = "world_model.pt"
 FORMAT_VERSION = 1
@@ -356,8 +356,6 @@ class WorldModel(nn.Module):
 
     # ---- files ----------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:
-        from worldmodel.training.checkpoint import save_checkpoint
-
         state = {"format_version": FORMAT_VERSION, "env_name": self.env_name, "env_id": self.env_id,
                  "image_size": self.image_size,
                  "action_low": self.action_low.tolist(), "action_high": self.action_high.tolist(),

@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from worldmodel.io.checkpoint import load_safetensors
 from worldmodel.masks import apply_masks
 from worldmodel.models.vit import Block, TubeletEmbed, init_weights, rescale_residual_weights, sincos_3d
 
@@ -123,8 +124,6 @@ class VideoEncoder(nn.Module):
 
 def load_exported_encoder(path: str | Path) -> tuple[VideoEncoder, dict]:
     """The frozen encoder in ``encoder.safetensors`` (eval mode) and the record stored with it."""
-    from worldmodel.training.checkpoint import load_safetensors
-
     state, meta = load_safetensors(path)
     try:
         cfg = VideoViTConfig(**meta["record"]["model"])

@@ -1,5 +1,6 @@
-"""Training utilities every stage shares: schedules, checkpoints, TensorBoard, distributed, guards, summary.
+"""Training: the pretraining stages (video, metric, task, dynamics, hierarchy) and what they share (schedules,
+guards, distributed helpers). Checkpoints, summaries and TensorBoard live in ``worldmodel.io``.
 
-Import from the submodules (``worldmodel.training.checkpoint`` ...); this package imports nothing eagerly
+Import from the submodules (``worldmodel.training.video_stage`` ...); this package imports nothing eagerly
 so that ``import worldmodel.training`` stays cheap.
 """

@@ -21,18 +21,18 @@ from torch import nn
 from tqdm import tqdm
 
 from worldmodel.errors import IncompatibleCheckpointError
-from worldmodel.latents import LatentTrajectories
-from worldmodel.models.dynamics import DynamicsConfig, LatentDynamics
-from worldmodel.training.checkpoint import (
+from worldmodel.io.checkpoint import (
     latest_checkpoint,
     load_checkpoint,
     rng_state,
     save_checkpoint,
     set_rng_state,
 )
+from worldmodel.io.tb import TensorBoardLogger
+from worldmodel.latents import LatentTrajectories
+from worldmodel.models.dynamics import DynamicsConfig, LatentDynamics
 from worldmodel.training.guards import check_finite
 from worldmodel.training.schedules import warmup_cosine
-from worldmodel.training.tb import TensorBoardLogger
 
 log = logging.getLogger(__name__)
 

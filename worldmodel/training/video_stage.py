@@ -23,8 +23,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from worldmodel.data.sampling import make_loader
-from worldmodel.jepa import stats_to_floats
-from worldmodel.training.checkpoint import (
+from worldmodel.io.checkpoint import (
     export_safetensors,
     latest_checkpoint,
     load_checkpoint,
@@ -32,10 +31,11 @@ from worldmodel.training.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
+from worldmodel.io.tb import TensorBoardLogger
+from worldmodel.jepa import stats_to_floats
 from worldmodel.training.distributed import DistInfo, all_reduce_mean
 from worldmodel.training.guards import check_finite
 from worldmodel.training.schedules import Schedules
-from worldmodel.training.tb import TensorBoardLogger
 from worldmodel.training.video_visuals import log_feature_pca, log_masked_clip
 
 log = logging.getLogger(__name__)

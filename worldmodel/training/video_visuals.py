@@ -7,7 +7,7 @@ import torch
 from einops import rearrange, repeat
 
 from worldmodel.data.transforms import denormalize
-from worldmodel.training.tb import TensorBoardLogger, pca_rgb
+from worldmodel.io.tb import TensorBoardLogger, pca_rgb
 
 
 def _clip_to_uint8(clip: torch.Tensor) -> np.ndarray:

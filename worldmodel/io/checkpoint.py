@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from worldmodel.errors import UserError
-from worldmodel.training.atomic import atomic_write
+from worldmodel.io.atomic import atomic_write
 
 __all__ = [
     "CheckpointError",

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from worldmodel.training.atomic import atomic_write
+from worldmodel.io.atomic import atomic_write
 
 __all__ = ["SUMMARY_FILE", "read_summary", "write_summary"]
 
