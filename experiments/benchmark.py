@@ -74,9 +74,9 @@ def bench_pretrain(cfg: DictConfig) -> dict[str, Any]:
     """Loader throughput and the cost of one V-JEPA training step (forward, backward, AdamW, EMA)."""
     from experiments.pretrain import build_model_config
     from worldmodel.data.sampling import make_loader
-    from worldmodel.flops import mask_sizes, training_matmul_peak, vjepa_train_flops_per_clip
-    from worldmodel.jepa import VJEPA
-    from worldmodel.masks import MultiBlockMaskCollator
+    from worldmodel.models.jepa import VJEPA
+    from worldmodel.models.masks import MultiBlockMaskCollator
+    from worldmodel.training.flops import mask_sizes, training_matmul_peak, vjepa_train_flops_per_clip
     from worldmodel.training.video_stage import autocast_for, compiled, compiles, to_device, uses_bf16
 
     device = resolve_device(cfg.device)

@@ -42,9 +42,9 @@ def _video_clips(cfg: DictConfig, model_cfg, frame_step: int) -> tuple[Any, dict
         raise ValueError(f"data={data.source} needs data.root=PATH (a folder of videos or a .csv/.txt list)")
     dataset = VideoClipDataset.from_root(
         data.root, cache_dir=Path(cfg.cache_dir) / "video_index", frames=model_cfg.frames,
-        frame_step=frame_step, size=model_cfg.image_size, num_probe_workers=data.probe_workers)
+        frame_step=frame_step, size=model_cfg.image_size, num_check_workers=data.probe_workers)
     record = {"source": "videos", "root": str(data.root), "videos": len(dataset.paths),
-              "probed": dataset.probed,
+              "probed": dataset.checked,
               "skipped_files": {reason: paths for reason, paths in dataset.skipped.items() if paths}}
     return dataset, record
 

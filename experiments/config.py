@@ -67,7 +67,7 @@ class DataConfig:
 
 @dataclass
 class LatentSettings:
-    """The compact state latent levels 1 and 2 work in (``worldmodel.latents``)."""
+    """The compact state latent levels 1 and 2 work in (``worldmodel.models.latent_head``)."""
 
     # Encoder tokens average-pooled to a pool x pool grid; null keeps the whole token grid (8 x 8 for the tiny
     # preset). Pooling it to 4 x 4 blurs where the ball is to about the pointmass success radius (README).

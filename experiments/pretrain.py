@@ -56,11 +56,11 @@ def main(cfg: DictConfig) -> None:
     import torch
 
     from worldmodel.data.sampling import ResumableClips
-    from worldmodel.flops import mask_sizes, training_matmul_peak, vjepa_train_flops_per_clip
     from worldmodel.io.summary import write_summary
-    from worldmodel.jepa import VJEPA
-    from worldmodel.masks import MultiBlockMaskCollator
+    from worldmodel.models.jepa import VJEPA
+    from worldmodel.models.masks import MultiBlockMaskCollator
     from worldmodel.training.distributed import cleanup, init_distributed
+    from worldmodel.training.flops import mask_sizes, training_matmul_peak, vjepa_train_flops_per_clip
     from worldmodel.training.video_stage import VideoStageConfig, train_video_stage, uses_bf16
     from worldmodel.world_model import state_spaces
 

@@ -67,14 +67,16 @@ def run_latent_stages(cfg: DictConfig, out: Path, summary: dict) -> None:
 
     import envs
     from envs.exploration import collect_trajectories
+    from worldmodel.data.latents import LatentTrajectories, prepare_latents
     from worldmodel.evaluation.horizon import format_table, horizon_table, plot_horizon
     from worldmodel.evaluation.metric_eval import metric_of_steps
+    from worldmodel.io.checkpoint import state_dict_hash
     from worldmodel.io.summary import write_summary
     from worldmodel.io.tb import TensorBoardLogger
-    from worldmodel.latents import LatentConfig, LatentHead, LatentTrajectories, prepare_latents, state_dict_hash
     from worldmodel.models.dynamics import DynamicsConfig, LatentDynamics
     from worldmodel.models.encoder import load_exported_encoder
     from worldmodel.models.hierarchy import HierarchyConfig, HighLevel
+    from worldmodel.models.latent_head import LatentConfig, LatentHead
     from worldmodel.models.metric import MetricConfig, TemporalMetric
     from worldmodel.models.shaping import Shaping, ShapingConfig
     from worldmodel.training.dynamics_stage import DynamicsStageConfig, train_dynamics_stage

@@ -29,7 +29,7 @@ from experiments.probe_config import register_probe_schema
 if TYPE_CHECKING:
     import torch
 
-log = logging.getLogger("worldmodel.probe")
+log = logging.getLogger("worldmodel.evaluation.probe")
 KNOWN_TASKS = ("direction", "contact", "physics")
 KNOWN_BASELINES = ("random", "pixels")
 # Split seeds: train, test and physics clips never share a (seed, index).
@@ -57,8 +57,8 @@ def resolve_checkpoint(checkpoint: str | None, runs_root: str) -> Path:
 def load_pretrained(run: Path):
     """(VideoViTConfig, target encoder, full VJEPA or None) from a pretrain run directory."""
     from worldmodel.io.checkpoint import latest_checkpoint, load_checkpoint
-    from worldmodel.jepa import VJEPA
     from worldmodel.models.encoder import load_exported_encoder
+    from worldmodel.models.jepa import VJEPA
 
     encoder, _ = load_exported_encoder(run / "encoder.safetensors")
     cfg = encoder.cfg
@@ -84,8 +84,8 @@ def run_probe_task(task: str, cfg: DictConfig, model_cfg, encoders: dict, logger
     import torch
 
     from envs.probe_scenes import PROBE_TASKS, make_probe_clips
+    from worldmodel.evaluation.probe import AttentiveProbe, ProbeSweepConfig, encode, train_probes, tubelet_pixels
     from worldmodel.models.vit import sincos_3d
-    from worldmodel.probe import AttentiveProbe, ProbeSweepConfig, encode, train_probes, tubelet_pixels
 
     t0 = time.perf_counter()
     size, frames = model_cfg.image_size, model_cfg.frames
@@ -132,7 +132,7 @@ def run_probe_task(task: str, cfg: DictConfig, model_cfg, encoders: dict, logger
 def scored_pairs(plausible, implausible, groups, suffix: str) -> dict[str, float | int]:
     """Pairwise accuracy, the groups won and lost, and the sign test's p against chance (1/2), keyed by suffix."""
     from worldmodel.evaluation.paired import sign_test_p
-    from worldmodel.surprise import accuracy_of, pairwise_outcomes
+    from worldmodel.evaluation.surprise import accuracy_of, pairwise_outcomes
 
     wins, losses, ties = pairwise_outcomes(plausible, implausible, groups)
     return {f"pairwise_accuracy{suffix}": accuracy_of(wins, losses, ties),
@@ -144,7 +144,7 @@ def run_physics(cfg: DictConfig, model_cfg, models: dict, logger) -> dict:
     import torch
 
     from envs.probe_scenes import VIOLATIONS, make_physics_pairs
-    from worldmodel.surprise import batched_surprise
+    from worldmodel.evaluation.surprise import batched_surprise
 
     first_violation = cfg.context_tubelets * model_cfg.tubelet
     pairs = make_physics_pairs(cfg.physics_pairs, PHYSICS_SEED + cfg.seed, image_size=model_cfg.image_size,
@@ -187,8 +187,8 @@ def main(cfg: DictConfig) -> None:
     from worldmodel.devices import resolve_device
     from worldmodel.io.summary import write_summary
     from worldmodel.io.tb import TensorBoardLogger
-    from worldmodel.jepa import VJEPA
-    from worldmodel.masks import DEFAULT_SPECS
+    from worldmodel.models.jepa import VJEPA
+    from worldmodel.models.masks import DEFAULT_SPECS
 
     unknown = [t for t in cfg.tasks if t not in KNOWN_TASKS]
     if unknown:

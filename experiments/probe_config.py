@@ -29,7 +29,7 @@ class ProbeConfig:
     physics_pairs: int = 64  # per violation kind
     context_tubelets: int = 2  # surprise: tubelets seen; the rest are predicted
     # the predictor's mask token for the surprise test, fixed a priori: 2 = FUTURE (trained to predict the
-    # second half of a clip from the first; worldmodel.masks.DEFAULT_SPECS order)
+    # second half of a clip from the first; worldmodel.models.masks.DEFAULT_SPECS order)
     mask_type: int = 2
     probe: ProbeHeadConfig = field(default_factory=ProbeHeadConfig)
     seed: int = 0

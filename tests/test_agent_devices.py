@@ -19,10 +19,10 @@ import torch
 
 from agents import make_agent
 from tests.test_latent_agents import ImageEnv
-from worldmodel.latents import LatentConfig
 from worldmodel.models import get_preset
 from worldmodel.models.dynamics import DynamicsConfig
 from worldmodel.models.hierarchy import HierarchyConfig
+from worldmodel.models.latent_head import LatentConfig
 from worldmodel.world_model import WorldModel
 
 torch.set_num_threads(1)

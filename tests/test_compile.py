@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import torch
 
-from worldmodel.jepa import VJEPA
-from worldmodel.masks import MultiBlockMaskCollator
 from worldmodel.models import get_preset
+from worldmodel.models.jepa import VJEPA
+from worldmodel.models.masks import MultiBlockMaskCollator
 from worldmodel.training.video_stage import compiled, compiles
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from worldmodel.masks import (
+from worldmodel.models.masks import (
     DEFAULT_SPECS,
     FUTURE,
     LONG_RANGE,
@@ -179,7 +179,7 @@ def test_truncated_batch_fractions_on_the_tiny_grid():
 
 
 def test_default_mask_types_are_named_in_predictor_token_order():
-    from worldmodel.masks import DEFAULT_SPECS
+    from worldmodel.models.masks import DEFAULT_SPECS
 
     assert [spec.name for spec in DEFAULT_SPECS] == ["short-range", "long-range", "future"]
 

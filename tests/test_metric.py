@@ -7,12 +7,13 @@ import pytest
 import torch
 
 from agents import make_agent
+from worldmodel.data.latents import LatentTrajectories
 from worldmodel.errors import IncompatibleCheckpointError
 from worldmodel.evaluation.metric_eval import correlations, distance_field, metric_of_steps
-from worldmodel.latents import LatentConfig, LatentTrajectories
 from worldmodel.models import get_preset
 from worldmodel.models.dynamics import DynamicsConfig
 from worldmodel.models.hierarchy import HierarchyConfig
+from worldmodel.models.latent_head import LatentConfig
 from worldmodel.models.metric import MetricConfig
 from worldmodel.training.metric_stage import MetricStageConfig, train_metric_stage
 from worldmodel.world_model import WorldModel

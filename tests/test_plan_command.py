@@ -284,10 +284,10 @@ def test_inspector_logs_latent_distance_costs_subgoals_and_imagined_frames(tmp_p
 # ---- world-model agents end to end, on a tiny random-init world model saved as a pretrain run --------
 @pytest.fixture(scope="module")
 def pretrain_root(tmp_path_factory):
-    from worldmodel.latents import LatentConfig
     from worldmodel.models import get_preset
     from worldmodel.models.dynamics import DynamicsConfig
     from worldmodel.models.hierarchy import HierarchyConfig
+    from worldmodel.models.latent_head import LatentConfig
     from worldmodel.world_model import WORLD_MODEL_FILE, WorldModel
 
     torch.manual_seed(0)

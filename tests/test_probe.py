@@ -23,10 +23,10 @@ from envs.probe_scenes import (
     physics_pair,
     probe_trajectory,
 )
-from worldmodel.jepa import VJEPA
+from worldmodel.evaluation.probe import AttentiveProbe, ProbeSweepConfig, train_probes, tubelet_pixels
+from worldmodel.evaluation.surprise import future_split, pairwise_accuracy, pairwise_outcomes, surprise
 from worldmodel.models import get_preset
-from worldmodel.probe import AttentiveProbe, ProbeSweepConfig, train_probes, tubelet_pixels
-from worldmodel.surprise import future_split, pairwise_accuracy, pairwise_outcomes, surprise
+from worldmodel.models.jepa import VJEPA
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -8,12 +8,13 @@ import torch
 
 import envs
 from tests.test_world_model import ENC
+from worldmodel.data.latents import prepare_latents
 from worldmodel.data.trajectories import TrajectoryDataset
 from worldmodel.errors import IncompatibleCheckpointError
-from worldmodel.latents import LatentConfig, LatentHead, prepare_latents
 from worldmodel.models import VideoEncoder, get_preset
 from worldmodel.models.dynamics import DynamicsConfig
 from worldmodel.models.hierarchy import HierarchyConfig
+from worldmodel.models.latent_head import LatentConfig, LatentHead
 from worldmodel.observations import ObservationError, split_observation
 from worldmodel.world_model import WorldModel
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from worldmodel.data.latents import LatentTrajectories
 from worldmodel.evaluation.metric_eval import cost_table
-from worldmodel.latents import LatentTrajectories
 from worldmodel.training.task_metric_stage import TaskMetricStageConfig, near_pairs, train_task_metric_stage
 
 torch.set_num_threads(1)

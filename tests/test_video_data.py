@@ -99,10 +99,10 @@ def video_tree(tmp_path_factory):
 @pytest.fixture(scope="module")
 def dataset(video_tree):
     root, *_ = video_tree
-    return VideoClipDataset.from_root(root, frames=FRAMES, frame_step=STEP, size=32, num_probe_workers=2)
+    return VideoClipDataset.from_root(root, frames=FRAMES, frame_step=STEP, size=32, num_check_workers=2)
 
 
-def test_probe_keeps_exactly_the_good_files_and_buckets_each_bad_one(video_tree, dataset):
+def test_check_keeps_exactly_the_good_files_and_buckets_each_bad_one(video_tree, dataset):
     _, p, good, bad = video_tree
     assert sorted(dataset.paths) == sorted(p[name] for name in good)
     for reason, names in bad.items():
@@ -122,7 +122,7 @@ def test_short_video_uses_the_largest_step_that_fits(video_tree, dataset):
 def test_each_bad_file_is_logged_once(video_tree, caplog):
     root, p, _, bad = video_tree
     with caplog.at_level(logging.WARNING, logger="worldmodel.data.videos"):
-        VideoClipDataset.from_root(root, frames=FRAMES, frame_step=STEP, num_probe_workers=1)
+        VideoClipDataset.from_root(root, frames=FRAMES, frame_step=STEP, num_check_workers=1)
     messages = [r.getMessage() for r in caplog.records]
     for names in bad.values():
         for name in names:
@@ -343,10 +343,10 @@ def test_center_resize_and_denormalize_round_trip():
     assert torch.allclose(normalize(denormalize(batch)), batch, atol=1e-5)
 
 
-def test_small_frame_sizes_decord_cannot_copy_at_full_size_are_probed_with_their_own_size(tmp_path):
-    from worldmodel.data.video_probe import probe_video
+def test_small_frame_sizes_decord_cannot_copy_at_full_size_are_checked_with_their_own_size(tmp_path):
+    from worldmodel.data.video_check import check_video
 
     path = write_test_video(str(tmp_path / "small48.mp4"), frames=20, size=48)
-    result = probe_video(path, frames=4, frame_step=2)
+    result = check_video(path, frames=4, frame_step=2)
     assert result.reason is None and result.info is not None
     assert (result.info.height, result.info.width, result.info.num_frames) == (48, 48, 20)

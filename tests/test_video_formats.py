@@ -24,7 +24,7 @@ from tests.video_utils import (
 from worldmodel.data import decoding
 from worldmodel.data.decoding import SizedReader, decode_shape, width_from_quirk
 from worldmodel.data.sampling import ResumableClips
-from worldmodel.data.video_probe import is_variable_rate, probe_video
+from worldmodel.data.video_check import check_video, is_variable_rate
 from worldmodel.data.videos import VideoClipDataset, window_indices
 
 SIZES = [(32, 32), (48, 48), (96, 96), (100, 60), (320, 240), (1280, 720)]  # (width, height)
@@ -57,7 +57,7 @@ def formats(tmp_path_factory):
 @pytest.fixture(scope="module")
 def dataset(formats):
     root, *_ = formats
-    return VideoClipDataset.from_root(root, frames=FRAMES, frame_step=STEP, size=SIZE, num_probe_workers=2)
+    return VideoClipDataset.from_root(root, frames=FRAMES, frame_step=STEP, size=SIZE, num_check_workers=2)
 
 
 def test_this_pyav_encodes_the_common_codecs():
@@ -72,7 +72,7 @@ def test_every_codec_and_size_is_used_and_only_broken_files_are_skipped(formats,
     assert sum(dataset.skipped_counts().values()) == 4
 
 
-def test_probe_reads_each_videos_own_size(formats, dataset):
+def test_check_reads_each_videos_own_size(formats, dataset):
     _, good, _, _ = formats
     info = {v.path: v for v in dataset.videos}
     for (codec, width, height), path in good.items():
@@ -135,9 +135,9 @@ def test_width_is_read_from_the_copy_error():
     assert width_from_quirk(RuntimeError("DECORDArrayCopyFromTo"), height=96) is None
 
 
-def test_probe_of_a_small_video_decord_cannot_copy_at_full_size(formats):
+def test_check_of_a_small_video_decord_cannot_copy_at_full_size(formats):
     _, good, _, _ = formats
-    result = probe_video(good[("vp9", 48, 48)], frames=FRAMES, frame_step=STEP)
+    result = check_video(good[("vp9", 48, 48)], frames=FRAMES, frame_step=STEP)
     assert result.reason is None and (result.info.height, result.info.width) == (48, 48)
 
 

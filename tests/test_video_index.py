@@ -51,9 +51,9 @@ def _build(root, cache, **kwargs):
 def test_second_build_probes_nothing_and_finds_the_same_videos(folder, tmp_path, probes):
     cache = tmp_path / "cache"
     first = _build(folder, cache)
-    assert len(probes) == 5 and first.probed == 5
+    assert len(probes) == 5 and first.checked == 5
     second = _build(folder, cache)
-    assert len(probes) == 5 and second.probed == 0
+    assert len(probes) == 5 and second.checked == 0
     assert second.videos == first.videos and second.skipped == first.skipped
     assert second.skipped_counts()["empty"] == 1 and second.skipped_counts()["not_a_video"] == 1
 

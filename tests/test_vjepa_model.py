@@ -7,11 +7,11 @@ import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
-from worldmodel.flops import mask_sizes, measure_matmul_peak, vjepa_train_flops_per_clip
-from worldmodel.jepa import VJEPA, stats_to_floats
-from worldmodel.masks import VJEPA_SPECS, MultiBlockMaskCollator, apply_masks
 from worldmodel.models import VideoEncoder, VideoPredictor, get_preset
+from worldmodel.models.jepa import VJEPA, stats_to_floats
+from worldmodel.models.masks import VJEPA_SPECS, MultiBlockMaskCollator, apply_masks
 from worldmodel.models.vit import sincos_3d
+from worldmodel.training.flops import mask_sizes, measure_matmul_peak, vjepa_train_flops_per_clip
 
 torch.set_num_threads(1)
 

@@ -11,12 +11,13 @@ import numpy as np
 import pytest
 import torch
 
+from worldmodel.data.latents import LatentTrajectories, cached_pooled
 from worldmodel.errors import IncompatibleCheckpointError
 from worldmodel.evaluation.horizon import format_table, horizon_table
-from worldmodel.latents import EXACT_PCA_FEATURES, LatentConfig, LatentHead, LatentTrajectories, cached_pooled
 from worldmodel.models import VideoEncoder, get_preset
 from worldmodel.models.dynamics import DynamicsConfig
 from worldmodel.models.hierarchy import HierarchyConfig
+from worldmodel.models.latent_head import EXACT_PCA_FEATURES, LatentConfig, LatentHead
 from worldmodel.training.dynamics_stage import DynamicsStageConfig, train_dynamics_stage
 from worldmodel.training.hierarchy_stage import HierarchyStageConfig, train_hierarchy_stage
 from worldmodel.world_model import WorldModel

@@ -15,7 +15,7 @@
 The state ``z`` level 1 works in is the planning metric's embedding of the PCA latent of the encoder tokens
 (``latent_cfg.space="metric"``: ``TemporalMetric.state``, new pretrain runs) or that PCA latent itself
 (``"pca"``); for envs with proprioception the PCA latent is followed by the standardised body state
-(``worldmodel.latents``), so both spaces carry it. Level 2 works in ``high_state(z)``: the same, or the
+(``worldmodel.models.latent_head``), so both spaces carry it. Level 2 works in ``high_state(z)``: the same, or the
 embedding when level 1 is in the PCA latent and ``latent_cfg.high_space="metric"``.
 
 Saved as one ``torch.save`` file of state dicts and plain-data configs, read back with
@@ -36,10 +36,10 @@ from torch import nn
 from worldmodel import observations
 from worldmodel.errors import IncompatibleCheckpointError
 from worldmodel.io.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from worldmodel.latents import LatentConfig, LatentHead
 from worldmodel.models.dynamics import DynamicsConfig, LatentDynamics
 from worldmodel.models.encoder import VideoEncoder, VideoViTConfig
 from worldmodel.models.hierarchy import HierarchyConfig, HighLevel
+from worldmodel.models.latent_head import LatentConfig, LatentHead
 from worldmodel.models.metric import MetricConfig, TemporalMetric
 from worldmodel.models.shaping import Shaping, ShapingConfig
 

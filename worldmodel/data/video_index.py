@@ -1,13 +1,13 @@
-"""A folder's probe results kept on disk, so a folder of thousands of videos is probed once.
+"""A folder's check results kept on disk, so a folder of thousands of videos is checked once.
 
 The index of a video root is one JSON file, ``<cache_dir>/<hash of the root's absolute path>.json``, holding
-one :class:`~worldmodel.data.video_probe.VideoFacts` per file (path, size, mtime, frame count, fps, height,
+one :class:`~worldmodel.data.video_check.VideoFacts` per file (path, size, mtime, frame count, fps, height,
 width, variable rate, or the reason it is skipped). On the next build a file whose size and mtime are
-unchanged takes its entry from the index; a new or changed file is probed again; missing files are always
+unchanged takes its entry from the index; a new or changed file is checked again; missing files are always
 looked at again. Entries stay valid across clip lengths and model sizes: ``too_short`` and the frame step
-are decided from the cached frame count (``video_probe.usable``).
+are decided from the cached frame count (``video_check.usable``).
 
-The index also records its format version and the decord version: when either differs, every file is probed
+The index also records its format version and the decord version: when either differs, every file is checked
 again. Writes are atomic (a temporary file renamed over the index), so a killed run or two ranks writing at
 once leave a whole index; a corrupt or unreadable index is logged and ignored.
 """
@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 
-from worldmodel.data.video_probe import VideoFacts, inspect_video, stderr_silenced
+from worldmodel.data.video_check import VideoFacts, inspect_video, stderr_silenced
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ def save_index(path: str | os.PathLike, root: str, facts: list[VideoFacts]) -> N
             os.unlink(tmp)
             raise
     except OSError as e:
-        log.warning("could not write the video index %s (%s); the next run probes again", path, e)
+        log.warning("could not write the video index %s (%s); the next run checks again", path, e)
 
 
 def _unchanged(entry: VideoFacts | None, path: str) -> bool:
@@ -93,18 +93,18 @@ def _unchanged(entry: VideoFacts | None, path: str) -> bool:
     return entry.size == stat.st_size and entry.mtime_ns == stat.st_mtime_ns
 
 
-def probe_files(
+def check_files(
     paths: list[str],
     index_path: str | os.PathLike | None = None,
     root: str = "",
     workers: int = 4,
     quiet: bool = True,
 ) -> tuple[list[VideoFacts], int]:
-    """Facts for every path (in order) and how many files were probed (the rest came from the index).
+    """Facts for every path (in order) and how many files were checked (the rest came from the index).
 
-    Without ``index_path`` every file is probed. With it, unchanged files are read from the index and the
-    index is rewritten when anything was probed or a file left the folder. ``quiet``: stderr points at
-    /dev/null while files are probed (``stderr_silenced``), not while the index is read or written.
+    Without ``index_path`` every file is checked. With it, unchanged files are read from the index and the
+    index is rewritten when anything was checked or a file left the folder. ``quiet``: stderr points at
+    /dev/null while files are checked (``stderr_silenced``), not while the index is read or written.
     """
     cached = load_index(index_path) if index_path is not None else {}
     facts: list[VideoFacts | None] = [entry if _unchanged(entry := cached.get(p), p) else None for p in paths]
@@ -112,14 +112,14 @@ def probe_files(
     workers = max(1, min(int(workers), len(todo)))
     with stderr_silenced(quiet):
         if workers == 1:
-            probed = [inspect_video(paths[i]) for i in todo]
+            checked = [inspect_video(paths[i]) for i in todo]
         else:
-            with ThreadPoolExecutor(workers, thread_name_prefix="probe") as pool:
-                probed = list(pool.map(inspect_video, [paths[i] for i in todo]))
-    for i, result in zip(todo, probed):
+            with ThreadPoolExecutor(workers, thread_name_prefix="check") as pool:
+                checked = list(pool.map(inspect_video, [paths[i] for i in todo]))
+    for i, result in zip(todo, checked):
         facts[i] = result
     done: list[VideoFacts] = [f for f in facts if f is not None]
-    changed = any(f.reason != "missing" for f in probed) or bool(set(cached) - set(paths))
+    changed = any(f.reason != "missing" for f in checked) or bool(set(cached) - set(paths))
     if index_path is not None and changed:
         save_index(index_path, root, done)
     return done, len(todo)

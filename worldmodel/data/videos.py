@@ -1,9 +1,9 @@
-"""Video files for V-JEPA pretraining: find them, probe them once, skip the bad ones, decode random windows.
+"""Video files for V-JEPA pretraining: find them, check them once, skip the bad ones, decode random windows.
 
-Every file is probed when the dataset is built (or read from the folder's index when unchanged since the
+Every file is checked when the dataset is built (or read from the folder's index when unchanged since the
 last build: ``worldmodel.data.video_index``); a bad file is skipped, logged once and counted under one reason
 (``missing``, ``empty``, ``not_a_video``, ``unreadable``, ``truncated``, ``too_short``: see
-``worldmodel.data.video_probe``).
+``worldmodel.data.video_check``).
 
 Resolution and aspect ratio: frames are decoded near the model's resolution, not at full size. decord scales
 each frame (FFmpeg's scaler, while converting to RGB) so that its shorter side is ``size`` pixels and its
@@ -40,13 +40,13 @@ from typing import Any
 import numpy as np
 
 from worldmodel.data.decoding import SizedReader, decode_shape
-from worldmodel.data.video_index import index_file, probe_files
-from worldmodel.data.video_probe import (
+from worldmodel.data.video_check import (
     SKIP_REASONS,
     VideoInfo,
     error_summary,
     usable,
 )
+from worldmodel.data.video_index import check_files, index_file
 from worldmodel.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ def find_videos(root: str) -> list[str]:
 
     Folders yield files with a video extension (case-insensitive), sorted. Lists are returned in file order,
     relative entries resolved against the list's own folder; entries are not checked here (the dataset
-    probes them and reports missing ones).
+    checks them and reports missing ones).
     """
     root = os.path.expanduser(str(root))
     if not os.path.exists(root):
@@ -149,13 +149,13 @@ def window_indices(
 
 
 class VideoClipDataset:
-    """Probed videos; ``load_clip(i, rng)`` decodes a random window of video ``i`` as uint8 ``(T, h, w, 3)``.
+    """Checked videos; ``load_clip(i, rng)`` decodes a random window of video ``i`` as uint8 ``(T, h, w, 3)``.
 
     ``frames`` frames ``frame_step`` apart; ``size`` is the side length the transform produces (read by
     ``ResumableClips``) and the shorter side frames are decoded at (``decode_shapes``: ``(h, w)`` per video).
-    ``num_threads`` is decord's decoder threads per reader. ``num_probe_workers`` threads probe files in
-    parallel. ``index_path``: a JSON index of earlier probe results to read and update (``video_index``);
-    ``probed`` counts the files probed by this build, the others came from the index. ``quiet`` silences
+    ``num_threads`` is decord's decoder threads per reader. ``num_check_workers`` threads check files in
+    parallel. ``index_path``: a JSON index of earlier check results to read and update (``video_index``);
+    ``checked`` counts the files checked by this build, the others came from the index. ``quiet`` silences
     FFmpeg's and decord's own log lines (each bad file is logged once here instead): it sets decord's FFmpeg
     log level and points stderr at /dev/null while probing.
     """
@@ -167,7 +167,7 @@ class VideoClipDataset:
         frame_step: int = 4,
         size: int = 64,
         num_threads: int = 1,
-        num_probe_workers: int = 4,
+        num_check_workers: int = 4,
         source: str | None = None,
         reader_cache_size: int = 4,
         max_retries: int = 10,
@@ -192,8 +192,8 @@ class VideoClipDataset:
                 f"no video files found in {self.source} (looked for {', '.join(VIDEO_EXTENSIONS)})"
             )
 
-        facts, self.probed = probe_files(
-            paths, index_path, root=self.source, workers=num_probe_workers, quiet=quiet
+        facts, self.checked = check_files(
+            paths, index_path, root=self.source, workers=num_check_workers, quiet=quiet
         )
         results = [usable(f, self.frames, self.frame_step) for f in facts]
 
@@ -213,15 +213,15 @@ class VideoClipDataset:
             )
         log.info(
             "video dataset: %d usable of %d files from %s (skipped: %s; %d use a reduced frame step, "
-            "%d variable frame rate; probed %d, %d unchanged in the index)",
+            "%d variable frame rate; checked %d, %d unchanged in the index)",
             len(self.videos),
             len(paths),
             self.source,
             self._counts_text() or "none",
             self.reduced_step,
             sum(v.vfr for v in self.videos),
-            self.probed,
-            len(paths) - self.probed,
+            self.checked,
+            len(paths) - self.checked,
         )
         self.runtime_failures = 0
         self._failed_paths: set[str] = set()
@@ -232,10 +232,10 @@ class VideoClipDataset:
     def from_root(
         cls, root: str, cache_dir: str | os.PathLike | None = None, **kwargs: Any
     ) -> VideoClipDataset:
-        """Find videos under ``root`` (folder or .csv/.txt list, see :func:`find_videos`) and probe them.
+        """Find videos under ``root`` (folder or .csv/.txt list, see :func:`find_videos`) and check them.
 
-        With ``cache_dir``, probe results are kept in the root's index there and unchanged files are not
-        probed again (``video_index.index_file``).
+        With ``cache_dir``, check results are kept in the root's index there and unchanged files are not
+        checked again (``video_index.index_file``).
         """
         index_path = index_file(cache_dir, root) if cache_dir is not None else None
         return cls(find_videos(root), source=str(root), index_path=index_path, **kwargs)
@@ -261,7 +261,7 @@ class VideoClipDataset:
             "skipped": self.skipped_counts(),
             "reduced_step": self.reduced_step,
             "variable_frame_rate": sum(v.vfr for v in self.videos),
-            "probed": self.probed,
+            "probed": self.checked,
             "runtime_failures": self.runtime_failures,
         }
 

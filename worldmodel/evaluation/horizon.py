@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from einops import rearrange
 
-from worldmodel.latents import LatentTrajectories
+from worldmodel.data.latents import LatentTrajectories
 from worldmodel.models.dynamics import LatentDynamics
 from worldmodel.models.hierarchy import HighLevel
 

@@ -104,7 +104,7 @@ def format_cost_table(table: dict) -> str:
 def metric_of_steps(distance: Callable, data, steps: tuple[int, ...] = (1, 2, 4, 8, 10, 16, 32)) -> dict:
     """Median and upper quartile of ``distance`` between held-out frames ``h`` env steps apart, per ``h``.
 
-    ``data``: a ``worldmodel.latents.LatentTrajectories``. The learned metric is only a lower bound on the
+    ``data``: a ``worldmodel.data.latents.LatentTrajectories``. The learned metric is only a lower bound on the
     steps between two frames; this table says how far below it sits (h with no such pair is left out).
     """
     table = {}

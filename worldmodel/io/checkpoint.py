@@ -13,6 +13,7 @@ Layout of a checkpoint folder::
 from __future__ import annotations
 
 import collections
+import hashlib
 import json
 import os
 import pickle
@@ -37,6 +38,7 @@ __all__ = [
     "rng_state",
     "save_checkpoint",
     "set_rng_state",
+    "state_dict_hash",
     "step_of",
 ]
 
@@ -260,3 +262,14 @@ def load_safetensors(path: str | os.PathLike, device: str = "cpu") -> tuple[dict
     for key in json.loads(meta.pop(_JSON_KEYS, "[]")):
         meta[key] = json.loads(meta[key])
     return tensors, meta
+
+
+def state_dict_hash(module_or_state: torch.nn.Module | dict) -> str:
+    """sha256 (16 hex) over a state dict's names, shapes and bytes."""
+    state = module_or_state.state_dict() if isinstance(module_or_state, torch.nn.Module) else module_or_state
+    digest = hashlib.sha256()
+    for key in sorted(state):
+        tensor = state[key].detach().cpu().contiguous()
+        digest.update(f"{key}{tuple(tensor.shape)}{tensor.dtype}".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()[:16]

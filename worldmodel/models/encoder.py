@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from worldmodel.io.checkpoint import load_safetensors
-from worldmodel.masks import apply_masks
+from worldmodel.models.masks import apply_masks
 from worldmodel.models.vit import Block, TubeletEmbed, init_weights, rescale_residual_weights, sincos_3d
 
 

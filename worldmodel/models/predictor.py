@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from worldmodel.masks import apply_masks
 from worldmodel.models.encoder import VideoViTConfig
+from worldmodel.models.masks import apply_masks
 from worldmodel.models.vit import Block, init_weights, rescale_residual_weights, sincos_3d
 
 

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from worldmodel.data.latents import LatentTrajectories
 from worldmodel.errors import IncompatibleCheckpointError
 from worldmodel.io.checkpoint import (
     latest_checkpoint,
@@ -29,7 +30,6 @@ from worldmodel.io.checkpoint import (
     set_rng_state,
 )
 from worldmodel.io.tb import TensorBoardLogger
-from worldmodel.latents import LatentTrajectories
 from worldmodel.models.dynamics import DynamicsConfig, LatentDynamics
 from worldmodel.training.guards import check_finite
 from worldmodel.training.schedules import warmup_cosine

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from einops import rearrange
 
-from worldmodel.latents import LatentTrajectories
+from worldmodel.data.latents import LatentTrajectories
 from worldmodel.models.hierarchy import HierarchyConfig, HighLevel
 from worldmodel.training.dynamics_stage import LatentStageConfig, sample_windows, train_latent_model
 

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from worldmodel.latents import LatentTrajectories
+from worldmodel.data.latents import LatentTrajectories
 from worldmodel.models.metric import MetricConfig, TemporalMetric
 from worldmodel.training.dynamics_stage import LatentStageConfig, train_latent_model
 

@@ -32,7 +32,7 @@ from worldmodel.io.checkpoint import (
     set_rng_state,
 )
 from worldmodel.io.tb import TensorBoardLogger
-from worldmodel.jepa import stats_to_floats
+from worldmodel.models.jepa import stats_to_floats
 from worldmodel.training.distributed import DistInfo, all_reduce_mean
 from worldmodel.training.guards import check_finite
 from worldmodel.training.schedules import Schedules
@@ -56,8 +56,8 @@ class VideoStageConfig:
     grad_clip: float = 10.0
     precision: str = "auto"  # auto | fp32 | bf16 (auto: bf16 on CUDA devices that support it)
     # torch.compile the model; null (auto): on CUDA, not on the CPU, where compiling the tiny model alone takes
-    # over a minute. Each mask type keeps a fixed token count (worldmodel.masks), so every step has the same shapes
-    # and it compiles once, with dynamic=False (TORCH_LOGS=recompiles would show any recompilation).
+    # over a minute. Each mask type keeps a fixed token count (worldmodel.models.masks), so every step has the same
+    # shapes and it compiles once, with dynamic=False (TORCH_LOGS=recompiles would show any recompilation).
     compile: bool | None = None
     log_every: int = 10
     image_every: int = 200
@@ -116,7 +116,7 @@ def train_video_stage(
     matmul_peak: Callable[[], float],
     record: dict[str, Any],
 ) -> dict[str, Any]:
-    """Pretrain ``model`` (a ``worldmodel.jepa.VJEPA``) and return this stage's summary.
+    """Pretrain ``model`` (a ``worldmodel.models.jepa.VJEPA``) and return this stage's summary.
 
     ``record`` (plain data: config, env, data fingerprint) is stored in every checkpoint and
     in the exported encoder's metadata, so later stages can check they match.

@@ -17,8 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from worldmodel.masks import DEFAULT_SPECS, apply_masks, context_fractions, masked_fractions
 from worldmodel.models.encoder import VideoEncoder, VideoViTConfig
+from worldmodel.models.masks import DEFAULT_SPECS, apply_masks, context_fractions, masked_fractions
 from worldmodel.models.predictor import VideoPredictor
 
 

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 
-from worldmodel.masks import apply_masks
+from worldmodel.models.masks import apply_masks
 
 
 def future_split(grid: tuple[int, int, int], context_tubelets: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -33,8 +33,8 @@ def surprise(model: torch.nn.Module, clips: torch.Tensor, context_tubelets: int 
              per_tubelet: bool = False) -> torch.Tensor:
     """Prediction error of the future from the past: (B, C, T, H, W) -> (B,), or (B, t - context) per tubelet.
 
-    ``model`` is a ``worldmodel.jepa.VJEPA`` (``encoder``, ``predictor``, ``target_encoder``); the clips are moved
-    to its device and the surprise stays there.
+    ``model`` is a ``worldmodel.models.jepa.VJEPA`` (``encoder``, ``predictor``, ``target_encoder``); the clips are
+    moved to its device and the surprise stays there.
     """
     was_training = model.training
     model.eval()

@@ -1,6 +1,6 @@
-"""Probing video files: is this file a usable video, and if not, why not.
+"""Checking video files: is this file a usable video, and if not, why not.
 
-Probing has two halves. :func:`inspect_video` reads what depends on the file alone (cached per file by
+Checking has two halves. :func:`inspect_video` reads what depends on the file alone (cached per file by
 ``worldmodel.data.video_index``): its size and mtime, then either the video's frame count, frame rate,
 full-size frame shape and whether its frame rate varies, or why it cannot be used. :func:`usable` then
 decides, for a clip length and frame step, whether the video is long enough and which step its clips use.
@@ -77,7 +77,7 @@ class VideoInfo:
 
 
 @dataclass(frozen=True)
-class ProbeResult:
+class CheckResult:
     path: str
     info: VideoInfo | None = None
     reason: str | None = None  # one of SKIP_REASONS when the file is skipped
@@ -258,19 +258,19 @@ def inspect_video(path: str) -> VideoFacts:
     return VideoFacts(**found, num_frames=num_frames, fps=fps, height=height, width=width, vfr=vfr)
 
 
-def usable(facts: VideoFacts, frames: int, frame_step: int) -> ProbeResult:
-    """Whether a probed video yields clips of ``frames`` frames, and the frame step they use."""
+def usable(facts: VideoFacts, frames: int, frame_step: int) -> CheckResult:
+    """Whether a checked video yields clips of ``frames`` frames, and the frame step they use."""
     if facts.reason is not None:
-        return ProbeResult(facts.path, reason=facts.reason, detail=facts.detail)
+        return CheckResult(facts.path, reason=facts.reason, detail=facts.detail)
     if facts.num_frames < frames:
-        return ProbeResult(
+        return CheckResult(
             facts.path, reason="too_short", detail=f"{facts.num_frames} frames, a clip needs {frames}"
         )
     step = clip_step(facts.num_frames, frames, frame_step)
     info = VideoInfo(facts.path, facts.num_frames, facts.fps, facts.height, facts.width, step, facts.vfr)
-    return ProbeResult(facts.path, info=info)
+    return CheckResult(facts.path, info=info)
 
 
-def probe_video(path: str, frames: int, frame_step: int) -> ProbeResult:
+def check_video(path: str, frames: int, frame_step: int) -> CheckResult:
     """:func:`inspect_video` then :func:`usable`: one file checked for clips of ``frames`` frames."""
     return usable(inspect_video(path), frames, frame_step)

@@ -1,30 +1,21 @@
-"""Compact state latents from the frozen video encoder: the space levels 1 and 2 predict and plan in.
+"""The latent head: frozen encoder tokens -> the compact state latent levels 1 and 2 predict and plan in.
 
-One observation ``(H, W, 3) uint8`` is resized to the encoder's resolution if needed, normalised,
-repeated to one tubelet and encoded into
-``(h*w, D)`` patch tokens (64 x 192 for the tiny preset); the tokens are average-pooled to a
-``pool x pool`` grid (``pool=None``: the whole token grid, the pretrain default) and flattened
-(``pool*pool*D``), then a fixed linear projection fitted once by PCA on the training frames maps them to
-``Dz`` dims (64 in pretrain), scaled so the average dim has unit variance. PCA keeps the directions that vary
-most across the data (for the point mass: where the ball is) and makes planning cheap.
+One observation ``(H, W, 3) uint8`` is resized to the encoder's resolution if needed, normalised, repeated to one
+tubelet and encoded into ``(h*w, D)`` patch tokens (64 x 192 for the tiny preset); the tokens are average-pooled to
+a ``pool x pool`` grid (``pool=None``: the whole token grid) and flattened (``pool*pool*D``), then a fixed linear
+projection fitted once by PCA on the training frames maps them to ``Dz`` dims, scaled so the average dim has unit
+variance. PCA keeps the directions that vary most across the data (for the point mass: where the ball is) and
+makes planning cheap.
 
 Proprioception: for envs that report the agent's body state ``(P,)``, the latent is the visual latent followed
 by the standardised body state (each dim unit variance on the training frames, like the PCA dims):
 ``(B, Dz + P)``. The fusion is late on purpose: the frozen encoder never sees the body state, and every level
 and cost downstream reads both.
-
-Pooled features of a whole ``TrajectoryDataset`` are cached on disk next to the dataset, keyed by
-``(encoder hash, dataset hash, pool)``; the PCA is fitted from the cache in seconds.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import logging
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -32,8 +23,6 @@ from einops import rearrange
 from torch import nn
 
 from worldmodel.data.transforms import normalize
-
-log = logging.getLogger(__name__)
 
 EXACT_PCA_FEATURES = 4096  # above this many pooled features the PCA is fitted by a randomised low-rank SVD
 
@@ -53,27 +42,6 @@ class LatentConfig:
     def out_dim(self) -> int:
         """The fused latent's size ``Dz + P``."""
         return self.dim + self.proprio_dim
-
-
-def state_dict_hash(module_or_state: nn.Module | dict) -> str:
-    """sha256 (16 hex) over a state dict's names, shapes and bytes."""
-    state = module_or_state.state_dict() if isinstance(module_or_state, nn.Module) else module_or_state
-    digest = hashlib.sha256()
-    for key in sorted(state):
-        tensor = state[key].detach().cpu().contiguous()
-        digest.update(f"{key}{tuple(tensor.shape)}{tensor.dtype}".encode())
-        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
-    return digest.hexdigest()[:16]
-
-
-def dataset_hash(dataset) -> str:
-    """sha256 (16 hex) over a TrajectoryDataset's metadata, offsets, actions and a strided frame sample."""
-    digest = hashlib.sha256(json.dumps(dataset.metadata, sort_keys=True, default=str).encode())
-    digest.update(np.ascontiguousarray(dataset.episode_starts).tobytes())
-    digest.update(np.ascontiguousarray(dataset.actions).tobytes())
-    stride = max(1, len(dataset) // 64)
-    digest.update(np.ascontiguousarray(dataset.frames[::stride]).tobytes())
-    return digest.hexdigest()[:16]
 
 
 class ProprioMissingError(ValueError):
@@ -186,116 +154,3 @@ class LatentHead(nn.Module):
         self.projection.copy_((vectors / scale).float())
         return {"explained_variance": float(top.sum() / total.clamp_min(1e-12)),
                 "latent_dim": self.cfg.dim, "pooled_dim": int(centred.shape[1])}
-
-
-@torch.no_grad()
-def encode_pooled(head: LatentHead, frames: np.ndarray, batch_size: int = 256) -> torch.Tensor:
-    """Pooled features ``(N, F)`` float32 for uint8 frames ``(N, H, W, 3)``, encoded in batches."""
-    out = [head.pooled(np.ascontiguousarray(frames[i:i + batch_size])).cpu()
-           for i in range(0, len(frames), batch_size)]
-    return torch.cat(out) if out else torch.zeros(0, head.mean.numel())
-
-
-def cached_pooled(head: LatentHead, dataset, cache_dir: str | os.PathLike | None) -> torch.Tensor:
-    """Pooled features of every frame of ``dataset`` ``(N, F)``, cached as ``cache_dir/latents-<key>.npy``.
-
-    The key covers the encoder weights, the dataset and the pooling, so a new encoder or new data
-    never reads a stale cache. ``cache_dir=None`` computes without caching.
-    """
-    key = f"{state_dict_hash(head.encoder)}-{dataset_hash(dataset)}-p{head.pool}"
-    path = Path(cache_dir) / f"latents-{key}.npy" if cache_dir is not None else None
-    if path is not None and path.is_file():
-        try:
-            array = np.load(path, allow_pickle=False)
-            if array.shape[0] == len(dataset):
-                log.info("loaded cached latents %s", path)
-                return torch.from_numpy(array.astype(np.float32))
-        except (OSError, ValueError) as exc:
-            log.warning("ignoring unreadable latent cache %s (%s)", path, exc)
-    pooled = encode_pooled(head, dataset.frames, head.cfg.batch_size)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as f:
-            np.save(f, pooled.half().numpy())  # float16 halves the file; PCA does not need more
-        os.replace(tmp, path)
-    return pooled.half().float()  # identical values whether computed or read back
-
-
-def dataset_cache_dir(dataset) -> Path | None:
-    """Where a dataset loaded from disk lives (latents are cached next to it), else None."""
-    frames = dataset.frames
-    filename = getattr(frames, "filename", None)  # np.memmap
-    return Path(filename).parent if filename else None
-
-
-@dataclass
-class LatentTrajectories:
-    """Latents of a trajectory dataset, ready for levels 1 and 2 (all tensors share the first axis N).
-
-    ``z (N, Dz)`` latents, ``d (N, Dz)`` latent velocities (zero at episode starts), ``actions (N, A)``,
-    ``episode_starts (E + 1,)``; ``train_episodes`` / ``holdout_episodes`` index episodes.
-    """
-
-    z: torch.Tensor
-    d: torch.Tensor
-    actions: torch.Tensor
-    episode_starts: np.ndarray
-    train_episodes: np.ndarray
-    holdout_episodes: np.ndarray
-
-    @classmethod
-    def build(cls, z: torch.Tensor, actions, episode_starts, holdout_fraction: float = 0.1):
-        starts = np.asarray(episode_starts, np.int64)
-        first = torch.zeros(len(z), dtype=torch.bool)
-        first[torch.from_numpy(starts[:-1].copy())] = True
-        d = torch.zeros_like(z)
-        d[1:] = z[1:] - z[:-1]
-        d[first] = 0.0
-        episodes = len(starts) - 1
-        held = min(episodes - 1, max(1, round(holdout_fraction * episodes))) if episodes > 1 else 0
-        order = np.arange(episodes)
-        return cls(z.float(), d, torch.tensor(np.array(actions), dtype=torch.float32), starts,
-                   order[: episodes - held], order[episodes - held:])
-
-    def windows(self, length: int, split: str = "train") -> np.ndarray:
-        """Start indices ``(W,)`` of runs of ``length`` frames inside one episode of ``split``."""
-        episodes = self.train_episodes if split == "train" else self.holdout_episodes
-        out = [np.arange(self.episode_starts[e], self.episode_starts[e + 1] - length + 1) for e in episodes]
-        out = [w for w in out if len(w)]
-        return np.concatenate(out).astype(np.int64) if out else np.zeros(0, np.int64)
-
-    def gather(self, starts: torch.Tensor, length: int) -> dict[str, torch.Tensor]:
-        """Windows from ``starts (B,)``: ``z`` and ``d`` ``(B, length, Dz)``, ``actions (B, length - 1, A)``."""
-        index = starts[:, None] + torch.arange(length)[None]
-        return {"z": self.z[index], "d": self.d[index], "actions": self.actions[index[:, :-1]]}
-
-
-def prepare_latents(head: LatentHead, dataset, *, cache_dir: str | os.PathLike | None = "auto",
-                    holdout_fraction: float = 0.1) -> tuple[LatentTrajectories, dict]:
-    """Fit ``head``'s PCA on the training episodes' pooled features and return the latent trajectories.
-
-    ``cache_dir="auto"``: next to the dataset when it was loaded from disk (else no cache).
-    Returns the trajectories and a record (hashes, explained variance, encode seconds).
-    """
-    import time
-
-    started = time.perf_counter()
-    where = dataset_cache_dir(dataset) if cache_dir == "auto" else cache_dir
-    pooled = cached_pooled(head, dataset, where)
-    encode_seconds = time.perf_counter() - started
-    probe = LatentTrajectories.build(torch.zeros(len(dataset), 1), dataset.actions, dataset.episode_starts,
-                                     holdout_fraction)
-    train_end = int(dataset.episode_starts[probe.train_episodes[-1] + 1])  # train episodes come first
-    stats = head.fit(pooled[:train_end])
-    proprio = getattr(dataset, "proprio", None)
-    if proprio is not None:
-        proprio = torch.from_numpy(np.array(proprio, np.float32))
-        head.fit_proprio(proprio[:train_end])
-    z = head.project(pooled, proprio)
-    data = LatentTrajectories.build(z, dataset.actions, dataset.episode_starts, holdout_fraction)
-    record = {**stats, "proprio_dim": head.cfg.proprio_dim, "frames": len(dataset), "encode_seconds": encode_seconds,
-              "encoder_hash": state_dict_hash(head.encoder), "dataset_hash": dataset_hash(dataset),
-              "train_episodes": len(data.train_episodes), "holdout_episodes": len(data.holdout_episodes),
-              "latent_std": float(z.std(0).mean())}
-    return data, record

@@ -15,8 +15,8 @@ from statistics import median
 
 import torch
 
-from worldmodel.masks import MaskCounts
 from worldmodel.models.encoder import VideoViTConfig
+from worldmodel.models.masks import MaskCounts
 
 
 def block_flops(tokens: int, width: int, mlp_ratio: float) -> float:
