@@ -67,8 +67,8 @@ class HierarchicalAgent(LatentAgentBase):
         goal_weight: level 1 also pays this times its final distance to the goal latent.
         high_cost: level 2's cost to the goal (None: ``cost``).
         empirical_codes: level 2 rolls out, for each code it samples, the nearest code of an action chunk seen in
-            the data (``HighLevel.code_bank``): P2 is then asked only about moves like those it learnt from,
-            and a plan cannot win on what P2 gets wrong about moves it never saw.
+            the data (``HighLevel.code_bank``): level 2 is then asked only about moves like those it learnt from,
+            and a plan cannot win on what level 2 gets wrong about moves it never saw.
         subgoal_cost: how level 1 measures its distance to the subgoal, ``metric`` | ``latent`` | ``body`` |
             ``task`` (None: ``default_subgoal_cost``).
         use_decoder: seed level 1 with the action chunk decoded from the first planned code.

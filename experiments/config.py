@@ -12,7 +12,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
 from worldmodel.training.dynamics_stage import DynamicsStageConfig
-from worldmodel.training.hierarchy_stage import HierarchyStageConfig
+from worldmodel.training.high_level_stage import HighLevelStageConfig
 from worldmodel.training.metric_stage import MetricStageConfig
 from worldmodel.training.task_metric_stage import TaskMetricStageConfig
 from worldmodel.training.video_stage import VideoStageConfig
@@ -89,7 +89,7 @@ class PretrainConfig:
     video: VideoStageConfig = field(default_factory=VideoStageConfig)
     latent: LatentSettings = field(default_factory=LatentSettings)
     dynamics: DynamicsStageConfig = field(default_factory=DynamicsStageConfig)
-    hierarchy: HierarchyStageConfig = field(default_factory=HierarchyStageConfig)
+    hierarchy: HighLevelStageConfig = field(default_factory=HighLevelStageConfig)
     metric: MetricStageConfig = field(default_factory=MetricStageConfig)
     task: TaskMetricStageConfig = field(default_factory=TaskMetricStageConfig)
     stages: list[str] = field(default_factory=lambda: ["video", "dynamics", "hierarchy", "metric", "task"])

@@ -75,12 +75,12 @@ def run_latent_stages(cfg: DictConfig, out: Path, summary: dict) -> None:
     from worldmodel.io.tb import TensorBoardLogger
     from worldmodel.models.dynamics import DynamicsConfig, LatentDynamics
     from worldmodel.models.encoder import load_exported_encoder
-    from worldmodel.models.hierarchy import HierarchyConfig, HighLevel
+    from worldmodel.models.high_level import HighLevel, HighLevelConfig
     from worldmodel.models.latent_head import LatentConfig, LatentHead
     from worldmodel.models.metric import MetricConfig, TemporalMetric
     from worldmodel.models.shaping import Shaping, ShapingConfig
     from worldmodel.training.dynamics_stage import DynamicsStageConfig, train_dynamics_stage
-    from worldmodel.training.hierarchy_stage import HierarchyStageConfig, train_hierarchy_stage
+    from worldmodel.training.high_level_stage import HighLevelStageConfig, train_high_level_stage
     from worldmodel.training.metric_stage import MetricStageConfig, train_frames, train_metric_stage
     from worldmodel.training.task_metric_stage import (
         TaskMetricStageConfig,
@@ -166,7 +166,7 @@ def run_latent_stages(cfg: DictConfig, out: Path, summary: dict) -> None:
 
     dyn_cfg = DynamicsStageConfig(**OmegaConf.to_container(cfg.dynamics))
     dyn_cfg.rollout = min(dyn_cfg.rollout, longest - 1)
-    high_cfg = HierarchyStageConfig(**OmegaConf.to_container(cfg.hierarchy))
+    high_cfg = HighLevelStageConfig(**OmegaConf.to_container(cfg.hierarchy))
     high_cfg.jumps = max(1, min(high_cfg.jumps, (longest - 1) // high_cfg.k))
     if "dynamics" in cfg.stages:
         t0 = time.perf_counter()
@@ -178,11 +178,11 @@ def run_latent_stages(cfg: DictConfig, out: Path, summary: dict) -> None:
             states.z.shape[1], data.actions.shape[1], hidden=c["hidden"], layers=c["layers"], history=c["history"])))
     if "hierarchy" in cfg.stages:
         t0 = time.perf_counter()
-        high, high_summary = train_hierarchy_stage(high_states, high_cfg, run_dir=out, seed=cfg.seed, resume=cfg.resume,
-                                                   record=records[high_space])
+        high, high_summary = train_high_level_stage(high_states, high_cfg, run_dir=out, seed=cfg.seed,
+                                                    resume=cfg.resume, record=records[high_space])
         summary["hierarchy"] = {**high_summary, "seconds": time.perf_counter() - t0}
     else:
-        high = _latest_model(out, "hierarchy", lambda c: HighLevel(HierarchyConfig(
+        high = _latest_model(out, "hierarchy", lambda c: HighLevel(HighLevelConfig(
             high_states.z.shape[1], data.actions.shape[1], k=c["k"], code_dim=c["code_dim"], hidden=c["hidden"],
             layers=c["layers"]), c["action_space"]))
 

@@ -21,7 +21,7 @@ from agents import make_agent
 from tests.test_latent_agents import ImageEnv
 from worldmodel.models import get_preset
 from worldmodel.models.dynamics import DynamicsConfig
-from worldmodel.models.hierarchy import HierarchyConfig
+from worldmodel.models.high_level import HighLevelConfig
 from worldmodel.models.latent_head import LatentConfig
 from worldmodel.world_model import WorldModel
 
@@ -33,7 +33,7 @@ SMALL_HIGH = {"high_samples": 16, "high_iterations": 2, "high_elites": 4}
 @pytest.fixture(scope="module")
 def world_model():
     torch.manual_seed(0)
-    return WorldModel(get_preset("tiny"), LatentConfig(), DynamicsConfig(32, 2), HierarchyConfig(32, 2),
+    return WorldModel(get_preset("tiny"), LatentConfig(), DynamicsConfig(32, 2), HighLevelConfig(32, 2),
                       env_name="pointmass_tworooms", env_id="worldmodel/PointMassTwoRooms-v0", image_size=64,
                       action_low=-1.0, action_high=1.0)
 

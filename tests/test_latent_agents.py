@@ -15,7 +15,7 @@ from agents import AGENTS, make_agent
 from worldmodel.errors import IncompatibleCheckpointError
 from worldmodel.models import get_preset
 from worldmodel.models.dynamics import DynamicsConfig
-from worldmodel.models.hierarchy import HierarchyConfig
+from worldmodel.models.high_level import HighLevelConfig
 from worldmodel.models.latent_head import LatentConfig
 from worldmodel.world_model import WorldModel
 
@@ -42,9 +42,9 @@ class ImageEnv(gym.Env):
 
 @pytest.fixture(scope="module")
 def world_model():
-    """Default sizes (tiny encoder at 64 px, Dz 32, default P1/P2 widths), random weights."""
+    """Default sizes (tiny encoder at 64 px, Dz 32, default level-1/level-2 widths), random weights."""
     torch.manual_seed(0)
-    return WorldModel(get_preset("tiny"), LatentConfig(), DynamicsConfig(32, 2), HierarchyConfig(32, 2),
+    return WorldModel(get_preset("tiny"), LatentConfig(), DynamicsConfig(32, 2), HighLevelConfig(32, 2),
                       env_name="pointmass_tworooms", env_id="worldmodel/PointMassTwoRooms-v0", image_size=64,
                       action_low=-1.0, action_high=1.0)
 

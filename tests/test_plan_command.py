@@ -286,12 +286,12 @@ def test_inspector_logs_latent_distance_costs_subgoals_and_imagined_frames(tmp_p
 def pretrain_root(tmp_path_factory):
     from worldmodel.models import get_preset
     from worldmodel.models.dynamics import DynamicsConfig
-    from worldmodel.models.hierarchy import HierarchyConfig
+    from worldmodel.models.high_level import HighLevelConfig
     from worldmodel.models.latent_head import LatentConfig
     from worldmodel.world_model import WORLD_MODEL_FILE, WorldModel
 
     torch.manual_seed(0)
-    model = WorldModel(get_preset("tiny"), LatentConfig(), DynamicsConfig(32, 2), HierarchyConfig(32, 2),
+    model = WorldModel(get_preset("tiny"), LatentConfig(), DynamicsConfig(32, 2), HighLevelConfig(32, 2),
                        env_name="pointmass_open", env_id="worldmodel/PointMassOpen-v0", image_size=64,
                        action_low=-1.0, action_high=1.0)
     root = tmp_path_factory.mktemp("pretrain")

@@ -13,7 +13,7 @@ from worldmodel.data.trajectories import TrajectoryDataset
 from worldmodel.errors import IncompatibleCheckpointError
 from worldmodel.models import VideoEncoder, get_preset
 from worldmodel.models.dynamics import DynamicsConfig
-from worldmodel.models.hierarchy import HierarchyConfig
+from worldmodel.models.high_level import HighLevelConfig
 from worldmodel.models.latent_head import LatentConfig, LatentHead
 from worldmodel.observations import ObservationError, split_observation
 from worldmodel.world_model import WorldModel
@@ -25,7 +25,7 @@ def proprio_world_model(proprio_dim: int, env_name="pusher", env_id="worldmodel/
     torch.manual_seed(0)
     latent = LatentConfig(pool=2, dim=8, proprio_dim=proprio_dim)
     return WorldModel(get_preset("tiny", **ENC), latent, DynamicsConfig(latent.out_dim, 2, hidden=32),
-                      HierarchyConfig(latent.out_dim, 2, k=4, code_dim=3, hidden=32, code_hidden=32),
+                      HighLevelConfig(latent.out_dim, 2, k=4, code_dim=3, hidden=32, code_hidden=32),
                       env_name=env_name, env_id=env_id, image_size=32, action_low=-1.0, action_high=1.0)
 
 

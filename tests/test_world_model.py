@@ -16,10 +16,10 @@ from worldmodel.errors import IncompatibleCheckpointError
 from worldmodel.evaluation.horizon import format_table, horizon_table
 from worldmodel.models import VideoEncoder, get_preset
 from worldmodel.models.dynamics import DynamicsConfig
-from worldmodel.models.hierarchy import HierarchyConfig
+from worldmodel.models.high_level import HighLevelConfig
 from worldmodel.models.latent_head import EXACT_PCA_FEATURES, LatentConfig, LatentHead
 from worldmodel.training.dynamics_stage import DynamicsStageConfig, train_dynamics_stage
-from worldmodel.training.hierarchy_stage import HierarchyStageConfig, train_hierarchy_stage
+from worldmodel.training.high_level_stage import HighLevelStageConfig, train_high_level_stage
 from worldmodel.world_model import WorldModel
 
 torch.set_num_threads(1)
@@ -30,7 +30,7 @@ def tiny_world_model(env_name="pointmass_open", env_id="worldmodel/PointMassOpen
     torch.manual_seed(0)
     return WorldModel(get_preset("tiny", **ENC), LatentConfig(pool=2, dim=dz),
                       DynamicsConfig(dz, action_dim, hidden=32),
-                      HierarchyConfig(dz, action_dim, k=4, code_dim=3, hidden=32, code_hidden=32),
+                      HighLevelConfig(dz, action_dim, k=4, code_dim=3, hidden=32, code_hidden=32),
                       env_name=env_name, env_id=env_id, image_size=32, action_low=-1.0, action_high=1.0)
 
 
@@ -136,9 +136,9 @@ def test_hierarchy_learns_k_step_jumps_and_horizon_table(tmp_path):
     dyn_cfg = DynamicsStageConfig(steps=150, batch_size=64, rollout=6, hidden=64, lr=3e-3, warmup=10,
                                   checkpoint_every=1000)
     dyn, _ = train_dynamics_stage(data, dyn_cfg, run_dir=tmp_path, seed=0, resume=False, record={})
-    cfg = HierarchyStageConfig(steps=150, batch_size=64, k=4, jumps=2, code_dim=4, hidden=64, lr=3e-3,
+    cfg = HighLevelStageConfig(steps=150, batch_size=64, k=4, jumps=2, code_dim=4, hidden=64, lr=3e-3,
                                warmup=10, checkpoint_every=1000)
-    high, summary = train_hierarchy_stage(data, cfg, run_dir=tmp_path, seed=0, resume=False, record={})
+    high, summary = train_high_level_stage(data, cfg, run_dir=tmp_path, seed=0, resume=False, record={})
     assert summary["final_stats"]["one_jump_l1"] < 0.5 * summary["final_stats"]["no_change_l1"]
     table = horizon_table(data, dyn, high, multiples=4)
     assert [r["horizon"] for r in table["rows"]] == list(range(1, 17))
@@ -153,7 +153,7 @@ def test_resume_after_interrupt_gives_identical_weights(tmp_path, stage):
         train, cfg = train_dynamics_stage, DynamicsStageConfig(steps=12, batch_size=16, rollout=4, hidden=16,
                                                                checkpoint_every=5)
     else:
-        train, cfg = train_hierarchy_stage, HierarchyStageConfig(steps=12, batch_size=16, k=4, jumps=2,
+        train, cfg = train_high_level_stage, HighLevelStageConfig(steps=12, batch_size=16, k=4, jumps=2,
                                                                  code_dim=2, hidden=16, checkpoint_every=5)
     full, _ = train(data, cfg, run_dir=tmp_path / "full", seed=3, resume=False, record={})
 
@@ -225,10 +225,10 @@ def test_resume_refuses_latents_from_another_env_naming_both(tmp_path):
 
 
 def test_code_bank_keeps_codes_of_seen_chunks_and_planners_snap_to_them():
-    from worldmodel.models.hierarchy import HighLevel
-    from worldmodel.training.hierarchy_stage import fill_code_bank
+    from worldmodel.models.high_level import HighLevel
+    from worldmodel.training.high_level_stage import fill_code_bank
 
-    high = HighLevel(HierarchyConfig(4, 2, k=4, code_dim=3, hidden=16, code_hidden=16))
+    high = HighLevel(HighLevelConfig(4, 2, k=4, code_dim=3, hidden=16, code_hidden=16))
     queries = torch.randn(5, 2, 3)
     assert torch.equal(high.nearest_codes(queries), queries)  # no bank yet: codes pass through
     fill_code_bank(high, synthetic_latents(episodes=6), size=50, seed=0)

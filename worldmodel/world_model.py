@@ -1,4 +1,4 @@
-"""``WorldModel``: the frozen encoder + latent head (level 0), P1 (level 1) and P2 (level 2) in one object.
+"""``WorldModel``: the frozen encoder + latent head (level 0), level 1 and level 2 in one object.
 
     wm = WorldModel.load("runs/pretrain/pointmass_tworooms/<date>")      # or the world_model.pt file
     wm.check_compatible(env)
@@ -38,7 +38,7 @@ from worldmodel.errors import IncompatibleCheckpointError
 from worldmodel.io.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from worldmodel.models.dynamics import DynamicsConfig, LatentDynamics
 from worldmodel.models.encoder import VideoEncoder, VideoViTConfig
-from worldmodel.models.hierarchy import HierarchyConfig, HighLevel
+from worldmodel.models.high_level import HighLevel, HighLevelConfig
 from worldmodel.models.latent_head import LatentConfig, LatentHead
 from worldmodel.models.metric import MetricConfig, TemporalMetric
 from worldmodel.models.shaping import Shaping, ShapingConfig
@@ -87,7 +87,7 @@ def embed_state(pca: torch.Tensor, space: str, *, metric: TemporalMetric | None,
 
 class WorldModel(nn.Module):
     def __init__(self, encoder_cfg: VideoViTConfig, latent_cfg: LatentConfig, dynamics_cfg: DynamicsConfig,
-                 hierarchy_cfg: HierarchyConfig, *, env_name: str, image_size: int, action_low, action_high,
+                 high_cfg: HighLevelConfig, *, env_name: str, image_size: int, action_low, action_high,
                  env_id: str | None = None, action_space: str = "chunk_code",
                  metric_cfg: MetricConfig | None = None, task_metric_cfg: MetricConfig | None = None,
                  shaping_cfg: ShapingConfig | None = None, planning_cost: str | None = None):
@@ -100,18 +100,18 @@ class WorldModel(nn.Module):
         space_dims = {"pca": latent_cfg.out_dim, "metric": metric_cfg.dim if metric_cfg else None,
                       "task": task_metric_cfg.dim + latent_cfg.proprio_dim if task_metric_cfg else None}
         dims = [space_dims[space] for space in spaces]
-        if [dynamics_cfg.latent_dim, hierarchy_cfg.latent_dim] != dims:
+        if [dynamics_cfg.latent_dim, high_cfg.latent_dim] != dims:
             raise ValueError(f"latent dims disagree: {spaces[0]} state {dims[0]}, dynamics {dynamics_cfg.latent_dim}; "
-                             f"{spaces[1]} state {dims[1]}, hierarchy {hierarchy_cfg.latent_dim}")
+                             f"{spaces[1]} state {dims[1]}, level 2 {high_cfg.latent_dim}")
         self.encoder_cfg, self.latent_cfg = encoder_cfg, latent_cfg
-        self.dynamics_cfg, self.hierarchy_cfg = dynamics_cfg, hierarchy_cfg
+        self.dynamics_cfg, self.high_cfg = dynamics_cfg, high_cfg
         self.env_name, self.env_id, self.image_size = env_name, env_id or env_name, int(image_size)
         shape = (dynamics_cfg.action_dim,)
         self.action_low = np.broadcast_to(np.asarray(action_low, np.float32), shape).copy()
         self.action_high = np.broadcast_to(np.asarray(action_high, np.float32), shape).copy()
         self.head = LatentHead(VideoEncoder(encoder_cfg), latent_cfg)
         self.dynamics = LatentDynamics(dynamics_cfg)
-        self.high = HighLevel(hierarchy_cfg, action_space)
+        self.high = HighLevel(high_cfg, action_space)
         if metric_cfg is not None and metric_cfg.latent_dim != latent_cfg.out_dim:
             raise ValueError(f"metric latent dim {metric_cfg.latent_dim} != latent dim {latent_cfg.out_dim}")
         self.metric_cfg = metric_cfg
@@ -138,7 +138,7 @@ class WorldModel(nn.Module):
 
     @property
     def k(self) -> int:
-        return self.hierarchy_cfg.k
+        return self.high_cfg.k
 
     @property
     def latent_dim(self) -> int:
@@ -146,7 +146,7 @@ class WorldModel(nn.Module):
 
     @property
     def high_latent_dim(self) -> int:
-        return self.hierarchy_cfg.latent_dim
+        return self.high_cfg.latent_dim
 
     @property
     def proprio_dim(self) -> int:
@@ -163,7 +163,7 @@ class WorldModel(nn.Module):
 
     @property
     def code_dim(self) -> int:
-        return self.hierarchy_cfg.code_dim
+        return self.high_cfg.code_dim
 
     @property
     def device(self) -> torch.device:
@@ -361,7 +361,7 @@ class WorldModel(nn.Module):
                  "action_low": self.action_low.tolist(), "action_high": self.action_high.tolist(),
                  "action_space": self.high.action_space_name,
                  "configs": {"encoder": asdict(self.encoder_cfg), "latent": asdict(self.latent_cfg),
-                             "dynamics": asdict(self.dynamics_cfg), "hierarchy": asdict(self.hierarchy_cfg),
+                             "dynamics": asdict(self.dynamics_cfg), "hierarchy": asdict(self.high_cfg),
                              "metric": asdict(self.metric_cfg) if self.metric_cfg is not None else None,
                              "task_metric": (asdict(self.task_metric_cfg) if self.task_metric_cfg is not None
                                              else None),
@@ -385,7 +385,7 @@ class WorldModel(nn.Module):
                                   f"expected {FORMAT_VERSION}; re-run `python -m experiments.pretrain`")
         configs = state["configs"]
         model = cls(VideoViTConfig(**configs["encoder"]), LatentConfig(**configs["latent"]),
-                    DynamicsConfig(**configs["dynamics"]), HierarchyConfig(**configs["hierarchy"]),
+                    DynamicsConfig(**configs["dynamics"]), HighLevelConfig(**configs["hierarchy"]),
                     env_name=state["env_name"], env_id=state["env_id"], image_size=state["image_size"],
                     action_low=state["action_low"], action_high=state["action_high"],
                     action_space=state["action_space"],

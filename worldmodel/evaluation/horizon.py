@@ -2,8 +2,8 @@
 
 For every held-out window of ``1 + max_horizon`` frames (``max_horizon`` a multiple of k, >= 4k):
 
-- level 1: roll P1 out step by step with the true actions; error at every horizon 1 .. max_horizon;
-- level 2: chain P2 jumps, each from the posterior-mean code of the true k-step action chunk;
+- level 1: roll level 1 out step by step with the true actions; error at every horizon 1 .. max_horizon;
+- level 2: chain level-2 jumps, each from the posterior-mean code of the true k-step action chunk;
   error at horizons k, 2k, ...;
 - no change: predict the start latent forever.
 
@@ -22,7 +22,7 @@ from einops import rearrange
 
 from worldmodel.data.latents import LatentTrajectories
 from worldmodel.models.dynamics import LatentDynamics
-from worldmodel.models.hierarchy import HighLevel
+from worldmodel.models.high_level import HighLevel
 
 
 @torch.no_grad()

@@ -1,4 +1,4 @@
-"""Level 1: the action-conditioned latent predictor ``z_{t+1} = P1(z_t, a_t)`` (V-JEPA 2-AC in spirit).
+"""Level 1: the action-conditioned latent predictor ``z_{t+1} = f(z_t, a_t)`` (V-JEPA 2-AC in spirit).
 
 A single frame shows where things are, not how fast they move, so the predictor also reads a one-step
 history: the latent velocity ``d_t = z_t - z_{t-1}`` (zero at an episode's first frame). The state the
@@ -21,7 +21,7 @@ from torch import nn
 class DynamicsConfig:
     latent_dim: int
     action_dim: int
-    hidden: int = 128  # small on purpose: CEM calls P1 samples x horizon x iterations times per action
+    hidden: int = 128  # small on purpose: CEM calls it samples x horizon x iterations times per action
     layers: int = 2  # hidden layers of the residual MLP
     history: bool = True  # read the latent velocity d_t as well as z_t
 
@@ -39,7 +39,7 @@ def mlp(inputs: int, hidden: int, outputs: int, layers: int) -> nn.Sequential:
 
 
 class LatentDynamics(nn.Module):
-    """P1: one env step in latent space."""
+    """Level 1: one env step in latent space."""
 
     def __init__(self, cfg: DynamicsConfig):
         super().__init__()

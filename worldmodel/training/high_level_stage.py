@@ -1,4 +1,4 @@
-"""Level 2 training: P2 jumps k steps from a code of the action chunk; the chunk code is a small VAE.
+"""Level 2 training: the high level jumps k steps from a code of the action chunk; the chunk code is a small VAE.
 
 Loss per batch of windows of ``1 + k * jumps`` frames (targets are frozen-encoder latents, no gradient):
 
@@ -22,12 +22,12 @@ import torch
 from einops import rearrange
 
 from worldmodel.data.latents import LatentTrajectories
-from worldmodel.models.hierarchy import HierarchyConfig, HighLevel
+from worldmodel.models.high_level import HighLevel, HighLevelConfig
 from worldmodel.training.dynamics_stage import LatentStageConfig, sample_windows, train_latent_model
 
 
 @dataclass
-class HierarchyStageConfig(LatentStageConfig):
+class HighLevelStageConfig(LatentStageConfig):
     k: int = 8
     jumps: int = 3  # high-level steps per training window (rollout loss over all of them)
     code_dim: int = 6
@@ -40,7 +40,7 @@ class HierarchyStageConfig(LatentStageConfig):
     layers: int = 2
 
 
-def hierarchy_loss(model: HighLevel, batch: dict[str, torch.Tensor], cfg: HierarchyStageConfig):
+def high_level_loss(model: HighLevel, batch: dict[str, torch.Tensor], cfg: HighLevelStageConfig):
     k = model.cfg.k
     z, d = batch["z"][:, ::k], batch["d"][:, ::k]  # (B, J+1, Dz): frames 0, k, 2k, ...
     chunks = rearrange(batch["actions"], "b (j k) a -> (b j) k a", k=k)
@@ -61,18 +61,18 @@ def hierarchy_loss(model: HighLevel, batch: dict[str, torch.Tensor], cfg: Hierar
     return loss, stats
 
 
-def train_hierarchy_stage(data: LatentTrajectories, cfg: HierarchyStageConfig, *, run_dir: Path, seed: int,
+def train_high_level_stage(data: LatentTrajectories, cfg: HighLevelStageConfig, *, run_dir: Path, seed: int,
                           resume: bool, record: dict[str, Any],
                           callback: Callable[[int], None] | None = None) -> tuple[HighLevel, dict]:
     """Train level 2 on latent trajectories; returns the model and the stage summary."""
     torch.manual_seed(seed + 1)
-    model_cfg = HierarchyConfig(latent_dim=data.z.shape[1], action_dim=data.actions.shape[1], k=cfg.k,
+    model_cfg = HighLevelConfig(latent_dim=data.z.shape[1], action_dim=data.actions.shape[1], k=cfg.k,
                                 code_dim=cfg.code_dim, hidden=cfg.hidden, layers=cfg.layers)
     model = HighLevel(model_cfg, cfg.action_space)
     length = 1 + cfg.k * cfg.jumps
 
     def loss_fn(m, generator):
-        return hierarchy_loss(m, sample_windows(data, length, cfg.batch_size, generator), cfg)
+        return high_level_loss(m, sample_windows(data, length, cfg.batch_size, generator), cfg)
 
     summary = train_latent_model("hierarchy", model, loss_fn, cfg, run_dir=run_dir, seed=seed, resume=resume,
                                  record={**record, "stage_config": asdict(cfg)}, callback=callback)

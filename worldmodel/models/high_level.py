@@ -5,13 +5,13 @@ High-level action = a learned code ``c (C,)`` of the k-step action chunk ``a_{t:
 - ``ChunkCode`` (the default ``HighActionSpace``): a chunk encoder ``q(c | a_{t:t+k})`` (diagonal Gaussian)
   regularised toward the prior ``N(0, I)`` by a KL term, so a planner samples codes from ``N(0, I)``;
   a decoder ``c -> a_{t:t+k}`` turns a planned code back into an action chunk (a proposal for level 1).
-- ``HighPredictor`` P2: ``(z_t, d_t, c) -> (z_{t+k}, d_{t+k})`` as a residual MLP, in the SAME latent
+- ``HighPredictor``: ``(z_t, d_t, c) -> (z_{t+k}, d_{t+k})`` as a residual MLP, in the SAME latent
   space level 1 uses; the target is the frozen encoder's latent (stop-gradient), so a prediction is a
   subgoal that level 1 can be asked to reach. Predicting ``d_{t+k}`` (the latent velocity at the landing
-  frame) lets P2 chain jumps with the same one-step history level 1 reads.
+  frame) lets level 2 chain jumps with the same one-step history level 1 reads.
 
 Swapping the high-level action type means writing another class with ``code_dim``, ``encode(chunks)
--> (code, kl)``, ``mean_code(chunks)``, ``decode(code)`` and ``prior_sample``; P2 only sees ``(N, C)``.
+-> (code, kl)``, ``mean_code(chunks)``, ``decode(code)`` and ``prior_sample``; ``HighPredictor`` only sees ``(N, C)``.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from worldmodel.models.dynamics import mlp
 
 
 @dataclass(frozen=True)
-class HierarchyConfig:
+class HighLevelConfig:
     latent_dim: int
     action_dim: int
     k: int = 8  # env steps per high-level step
@@ -39,7 +39,7 @@ class HierarchyConfig:
 class ChunkCode(nn.Module):
     """Action chunk ``(N, k, A)`` <-> code ``(N, C)`` with a ``N(0, I)`` prior (a small VAE)."""
 
-    def __init__(self, cfg: HierarchyConfig):
+    def __init__(self, cfg: HighLevelConfig):
         super().__init__()
         self.k, self.action_dim, self.code_dim = cfg.k, cfg.action_dim, cfg.code_dim
         self.encoder = mlp(cfg.k * cfg.action_dim, cfg.code_hidden, 2 * cfg.code_dim, 2)
@@ -73,9 +73,9 @@ HIGH_ACTION_SPACES = {"chunk_code": ChunkCode}
 
 
 class HighPredictor(nn.Module):
-    """P2: ``(z_t, d_t, c)`` -> ``(z_{t+k}, d_{t+k})``, each ``(N, Dz)``."""
+    """Level 2's predictor: ``(z_t, d_t, c)`` -> ``(z_{t+k}, d_{t+k})``, each ``(N, Dz)``."""
 
-    def __init__(self, cfg: HierarchyConfig):
+    def __init__(self, cfg: HighLevelConfig):
         super().__init__()
         self.cfg = cfg
         self.net = mlp(2 * cfg.latent_dim + cfg.code_dim, cfg.hidden, 2 * cfg.latent_dim, cfg.layers)
@@ -95,10 +95,10 @@ class HighPredictor(nn.Module):
 
 
 class HighLevel(nn.Module):
-    """Level 2 as one module: the high-level action space, P2, and ``code_bank (M, C)``: the codes of action
+    """Level 2 as one module: the high-level action space, its predictor, and ``code_bank (M, C)``: the codes of action
     chunks seen in the training data (empty until ``fill_code_bank``), which a planner can keep its codes to."""
 
-    def __init__(self, cfg: HierarchyConfig, action_space: str = "chunk_code"):
+    def __init__(self, cfg: HighLevelConfig, action_space: str = "chunk_code"):
         super().__init__()
         if action_space not in HIGH_ACTION_SPACES:
             raise ValueError(f"unknown high-level action space {action_space!r}; "
