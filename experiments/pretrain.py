@@ -59,10 +59,10 @@ def main(cfg: DictConfig) -> None:
     from worldmodel.io.summary import write_summary
     from worldmodel.models.jepa import VJEPA
     from worldmodel.models.masks import MultiBlockMaskCollator
+    from worldmodel.state_spaces import state_spaces
     from worldmodel.training.distributed import cleanup, init_distributed
     from worldmodel.training.flops import mask_sizes, training_matmul_peak, vjepa_train_flops_per_clip
     from worldmodel.training.video_stage import VideoStageConfig, train_video_stage, uses_bf16
-    from worldmodel.world_model import state_spaces
 
     apply_env_settings(cfg)
     unknown = [s for s in cfg.stages if s not in KNOWN_STAGES]

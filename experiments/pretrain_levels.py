@@ -79,6 +79,7 @@ def run_latent_stages(cfg: DictConfig, out: Path, summary: dict) -> None:
     from worldmodel.models.latent_head import LatentConfig, LatentHead
     from worldmodel.models.metric import MetricConfig, TemporalMetric
     from worldmodel.models.shaping import Shaping, ShapingConfig
+    from worldmodel.state_spaces import embed_state, state_spaces
     from worldmodel.training.dynamics_stage import DynamicsStageConfig, train_dynamics_stage
     from worldmodel.training.high_level_stage import HighLevelStageConfig, train_high_level_stage
     from worldmodel.training.metric_stage import MetricStageConfig, train_frames, train_metric_stage
@@ -87,7 +88,7 @@ def run_latent_stages(cfg: DictConfig, out: Path, summary: dict) -> None:
         train_shaping_stage,
         train_task_metric_stage,
     )
-    from worldmodel.world_model import WORLD_MODEL_FILE, WorldModel, embed_state, state_spaces
+    from worldmodel.world_model import WORLD_MODEL_FILE, WorldModel
 
     started = time.perf_counter()
     encoder_path = find_encoder(cfg, out)
