@@ -28,13 +28,12 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from experiments.benchmark_config import register_benchmark_schema
-from experiments.common import newest_run, run_dir, user_errors_as_one_line
+from experiments.benchmark_config import BenchmarkConfig, register_benchmark_schema
+from experiments.common import check_settings, newest_run, run_dir, user_errors_as_one_line
 from worldmodel.devices import resolve_device
 
 log = logging.getLogger("worldmodel.benchmark")
 WORLD_MODEL_AGENTS = ("mpc", "hierarchical")
-SECTIONS = ("render", "pretrain", "agents")
 
 
 def _median_rate(work: float, seconds: list[float]) -> float:
@@ -217,14 +216,12 @@ def print_tables(results: dict[str, Any]) -> None:
 def main(cfg: DictConfig) -> None:
     if cfg.quick:
         cfg = OmegaConf.merge(cfg, cfg.quick_overrides)
+    check_settings(cfg, BenchmarkConfig)
     resolve_device(cfg.device)  # a bad device fails before any section runs
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     out = run_dir()
     results = {"quick": bool(cfg.quick), "config": OmegaConf.to_container(cfg, resolve=True)}
-    unknown = sorted(set(cfg.sections) - set(SECTIONS))
-    if unknown:
-        raise ValueError(f"unknown benchmark section(s) {unknown}; choose from {list(SECTIONS)}")
     if "render" in cfg.sections:
         results["render"] = bench_render(list(cfg.render.envs), cfg.render.steps, cfg.render.image_size)
         results["exploration"] = bench_exploration(cfg.env, cfg.render.exploration_episodes, cfg.render.image_size,

@@ -1,6 +1,5 @@
-"""Typed schema of ``configs/benchmark.yaml`` (registered as ``benchmark_schema``): typos fail before anything runs.
-
-The YAML holds the values; fields with a default here (``device``, ``pretrain.compile``) are not repeated there.
+"""Typed schema of ``python -m experiments.benchmark`` (registered as ``benchmark_schema``): every default lives
+here; ``configs/benchmark.yaml`` only selects the model preset. Typos fail before anything runs.
 """
 
 from __future__ import annotations
@@ -9,59 +8,72 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
 
-from experiments.config import ModelConfig
+from experiments.config import CACHE_DIR, DataConfig, ModelConfig
+from worldmodel.settings import setting
+from worldmodel.training.video_stage import PRECISIONS, VideoStageConfig
+
+SECTIONS = ("render", "pretrain", "agents")
+ENVS = ["pointmass_open", "pointmass_tworooms", "pointmass_maze", "reacher", "pusher"]
 
 
 @dataclass
 class RenderBenchConfig:
-    envs: list[str] = MISSING
-    steps: int = MISSING
-    image_size: int = MISSING
-    exploration_episodes: int = MISSING
-    exploration_workers: list[int] = MISSING
+    envs: list[str] = setting(ENVS)
+    steps: int = setting(300, minimum=1)
+    image_size: int = setting(64, minimum=8)
+    exploration_episodes: int = setting(DataConfig.episodes, minimum=1)  # as many as the pretrain default renders
+    exploration_workers: list[int] = setting([1, 2])
 
 
 @dataclass
 class LoaderBenchConfig:
-    workers: int = MISSING
-    batches: int = MISSING
-    episodes: int = MISSING
+    workers: int = setting(1, minimum=0)
+    batches: int = setting(20, minimum=1)
+    episodes: int = setting(50, minimum=1)
 
 
 @dataclass
 class PretrainBenchConfig:
-    batch_size: int = MISSING
-    warmup: int = MISSING
-    steps: int = MISSING
-    compile: Optional[bool] = None  # as video.compile: null (auto) compiles on CUDA only
+    batch_size: int = setting(16, minimum=1)
+    warmup: int = setting(2, minimum=0)
+    steps: int = setting(10, minimum=1)
+    compile: Optional[bool] = VideoStageConfig.compile  # as video.compile: null (auto) compiles on CUDA only
 
 
 @dataclass
 class AgentsBenchConfig:
-    envs: list[str] = MISSING
-    names: list[str] = MISSING
-    episodes: int = MISSING
-    max_steps: int = MISSING
+    envs: list[str] = setting(["pointmass_tworooms"])
+    names: list[str] = setting(["random", "oracle", "mpc", "hierarchical"])
+    episodes: int = setting(10, minimum=1)
+    max_steps: int = setting(200, minimum=1)
+
+
+def _quick() -> dict[str, Any]:
+    """quick=true: a smoke run (CI) with the same code paths and small counts."""
+    return {"render": {"envs": ["pointmass_open"], "steps": 30, "exploration_episodes": 2},
+            "loader": {"batches": 3, "episodes": 4},
+            "pretrain": {"batch_size": 4, "warmup": 1, "steps": 2},
+            "agents": {"envs": ["pointmass_open"], "names": ["random", "oracle"], "episodes": 1, "max_steps": 5}}
 
 
 @dataclass
 class BenchmarkConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
-    quick: bool = MISSING
-    checkpoint: Optional[str] = MISSING
-    threads: int = MISSING
-    sections: list[str] = MISSING
+    quick: bool = False
+    # a pretrain run dir for mpc/hierarchical; null: the newest runs/pretrain/<env>/* with a world model
+    checkpoint: Optional[str] = None
+    threads: int = setting(0, minimum=0)  # 0: torch's default
+    sections: list[str] = setting(list(SECTIONS), choices=SECTIONS)
     device: str = "auto"  # pretrain and agents sections: auto (CUDA when available, else CPU) | cpu | cuda | cuda:N
-    precision: str = MISSING
-    env: str = MISSING
-    cache_dir: str = MISSING
+    precision: str = setting("auto", choices=PRECISIONS)  # auto: bf16 on a GPU that has it
+    env: str = "pointmass_tworooms"  # clips for the loader and pretrain sections
+    cache_dir: str = CACHE_DIR
     render: RenderBenchConfig = field(default_factory=RenderBenchConfig)
     loader: LoaderBenchConfig = field(default_factory=LoaderBenchConfig)
     pretrain: PretrainBenchConfig = field(default_factory=PretrainBenchConfig)
     agents: AgentsBenchConfig = field(default_factory=AgentsBenchConfig)
-    quick_overrides: dict[str, Any] = field(default_factory=dict)  # merged over the above with quick=true
+    quick_overrides: dict[str, Any] = field(default_factory=_quick)  # merged over the above with quick=true
 
 
 def register_benchmark_schema() -> None:

@@ -1,17 +1,23 @@
-"""What every command shares: headless rendering, the user-error boundary, run directories."""
+"""What every command shares: headless rendering, the user-error boundary, the settings check, run directories."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import os
 import sys
-from collections.abc import Callable
+import typing
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("MUJOCO_GL", "egl")  # must precede any `import mujoco`
 
+from omegaconf import DictConfig, OmegaConf  # noqa: E402
+
 from worldmodel.errors import UserError  # noqa: E402
+from worldmodel.settings import problem  # noqa: E402
 
 log = logging.getLogger("worldmodel")
 
@@ -34,6 +40,31 @@ def user_errors_as_one_line(main: Callable) -> Callable:
             sys.exit(2)
 
     return wrapper
+
+
+def check_settings(cfg: DictConfig, schema: type) -> None:
+    """Check ``cfg`` against what its schema (a dataclass, nested ones included) declares with
+    ``worldmodel.settings.setting``; raises ValueError naming the first bad key, its value and what is accepted."""
+    for key, value, metadata in _declared_settings(cfg, schema, ""):
+        message = problem(key, value, metadata)
+        if message is not None:
+            raise ValueError(message)
+
+
+def _declared_settings(cfg: DictConfig, schema: type, prefix: str) -> Iterator[tuple[str, Any, dict[str, Any]]]:
+    """(dotted key, value, metadata) of every field declared with ``setting``, walking into nested dataclasses."""
+    hints = typing.get_type_hints(schema)
+    for field in dataclasses.fields(schema):
+        if field.name not in cfg or OmegaConf.is_missing(cfg, field.name):
+            continue  # a missing mandatory value fails with its own message where it is read
+        key = prefix + field.name
+        if dataclasses.is_dataclass(hints[field.name]):
+            yield from _declared_settings(cfg[field.name], hints[field.name], key + ".")
+        elif "choices" in field.metadata:  # every ``setting`` field has the key, None when any value goes
+            value = cfg[field.name]
+            if OmegaConf.is_config(value):
+                value = OmegaConf.to_container(value, resolve=True)
+            yield key, value, field.metadata
 
 
 def run_dir() -> Path:

@@ -1,6 +1,8 @@
-"""Typed schemas for the Hydra configs: a misspelt key or a wrong type fails before anything runs.
+"""Typed schema of ``python -m experiments.pretrain`` (registered as ``pretrain_schema``).
 
-The YAML files under ``configs/`` hold the defaults; these dataclasses say what keys exist.
+Every default lives here or in the library dataclass a section imports (``VideoStageConfig`` ...); the YAML
+files under ``configs/`` only select (an env, a model preset, a data source). A misspelt key or a wrong type
+fails before anything runs, and so does a value outside what a setting declares (``worldmodel.settings``).
 """
 
 from __future__ import annotations
@@ -11,11 +13,19 @@ from typing import Any, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
+from worldmodel.models.latent_head import LatentSettings
+from worldmodel.settings import setting
 from worldmodel.training.dynamics_stage import DynamicsStageConfig
 from worldmodel.training.high_level_stage import HighLevelStageConfig
 from worldmodel.training.metric_stage import MetricStageConfig
 from worldmodel.training.task_metric_stage import TaskMetricStageConfig
 from worldmodel.training.video_stage import VideoStageConfig
+
+# Where rendered trajectories, latents and video indexes are cached (every command shares it).
+CACHE_DIR = "${oc.env:WORLDMODEL_CACHE,${oc.env:HOME}/.cache/worldmodel}"
+STAGES = ("video", "dynamics", "hierarchy", "metric", "task")
+PLANNING_COSTS = ("metric", "task", "latent")
+DATA_SOURCES = ("sim", "videos", "sim+videos")
 
 
 @dataclass
@@ -23,10 +33,10 @@ class EnvConfig:
     """An env and what is specific to it: the planning cost its world model uses, and agent settings."""
 
     name: str = MISSING  # Hydra name, e.g. pointmass_tworooms (see envs.ENV_IDS)
-    image_size: int = 64
+    image_size: int = setting(64, minimum=8)
     # The cost the world model pretrained for this env plans with: metric (the learned temporal distance: paths
     # round walls) | task (the learned task distance: which part of the picture counts) | latent
-    planning_cost: str = "metric"
+    planning_cost: str = setting("metric", choices=PLANNING_COSTS)
     # Agent parameters for this env, {agent name: {param: value}}; `agent.params.*` on the command line wins.
     agents: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Pretrain settings for this env, {dotted key: value} (e.g. data.episodes: 800); the command line wins.
@@ -35,7 +45,7 @@ class EnvConfig:
 
 @dataclass
 class ModelConfig:
-    """A preset from ``worldmodel.models.MODEL_PRESETS``; any field left None keeps the preset's value."""
+    """A preset from ``worldmodel.models.MODEL_PRESETS``; any field left null keeps the preset's value."""
 
     name: str = MISSING
     image_size: Optional[int] = None
@@ -53,32 +63,19 @@ class ModelConfig:
 
 @dataclass
 class DataConfig:
-    source: str = MISSING  # sim | videos | sim+videos
+    """Where the video stage's clips come from (``configs/data/*.yaml`` select a source)."""
+
+    source: str = setting(MISSING, choices=DATA_SOURCES)
     root: Optional[str] = None  # videos: a folder (searched recursively) or a .csv/.txt list of paths
-    frame_step: int = 2
-    video_fraction: float = 0.5  # sim+videos: share of the clips drawn from the videos, the rest from the env
-    video_frame_step: Optional[int] = None  # sim+videos: the videos' frame step (null: frame_step)
-    episodes: int = 200  # sim: exploration episodes rendered from the env
-    episode_steps: int = 64  # sim: steps per exploration episode
-    num_workers: int = 1
-    render_workers: int = 2  # sim: processes that render the exploration episodes on a cache miss
-    probe_workers: int = 4
-
-
-@dataclass
-class LatentSettings:
-    """The compact state latent levels 1 and 2 work in (``worldmodel.models.latent_head``)."""
-
-    # Encoder tokens average-pooled to a pool x pool grid; null keeps the whole token grid (8 x 8 for the tiny
-    # preset). Pooling it to 4 x 4 blurs where the ball is to about the pointmass success radius (README).
-    pool: Optional[int] = None
-    dim: int = 64  # PCA-projected latent size Dz
-    # What level 1 predicts in: pca (z) | metric (the temporal metric's embedding of z) | task (the task cost's
-    # embedding of z, then the body state) | null: the space of the env's planning cost (metric or task)
-    space: Optional[str] = None
-    high_space: Optional[str] = None  # what level 2 predicts in: pca | metric | task | null (as ``space``)
-    batch_size: int = 256  # frames per encoder call
-    holdout_fraction: float = 0.1  # episodes held out for the horizon evaluation
+    frame_step: int = setting(1, minimum=1)  # frames between a clip's frames
+    # sim+videos: share of the clips drawn from the videos, the rest from the env
+    video_fraction: float = setting(0.5, between=(0.0, 1.0))
+    video_frame_step: Optional[int] = setting(None, minimum=1)  # sim+videos: the videos' frame step (null: frame_step)
+    episodes: int = setting(200, minimum=1)  # sim: exploration episodes rendered from the env
+    episode_steps: int = setting(64, minimum=1)  # sim: steps per exploration episode
+    num_workers: int = setting(1, minimum=0)  # loader processes
+    render_workers: int = setting(2, minimum=1)  # sim: processes that render the exploration episodes on a cache miss
+    probe_workers: int = setting(4, minimum=1)  # videos: threads that check video files
 
 
 @dataclass
@@ -92,12 +89,12 @@ class PretrainConfig:
     hierarchy: HighLevelStageConfig = field(default_factory=HighLevelStageConfig)
     metric: MetricStageConfig = field(default_factory=MetricStageConfig)
     task: TaskMetricStageConfig = field(default_factory=TaskMetricStageConfig)
-    stages: list[str] = field(default_factory=lambda: ["video", "dynamics", "hierarchy", "metric", "task"])
+    stages: list[str] = setting(list(STAGES), choices=STAGES)  # any subset, run in this order
     seed: int = 0
     device: str = "auto"  # auto (CUDA when available, else CPU) | cpu | cuda | cuda:N
-    resume: bool = False
-    encoder: Optional[str] = None  # an exported encoder.safetensors for runs without the video stage
-    cache_dir: str = MISSING  # rendered trajectories are cached here
+    resume: bool = False  # continue the run in hydra.run.dir from its last checkpoints
+    encoder: Optional[str] = None  # an exported encoder.safetensors (or a run dir) for runs without the video stage
+    cache_dir: str = CACHE_DIR
 
 
 def register_schemas() -> None:

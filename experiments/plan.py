@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from experiments.common import newest_run, user_errors_as_one_line
+from experiments.common import check_settings, newest_run, user_errors_as_one_line
 from worldmodel.errors import UserError
 
 log = logging.getLogger("worldmodel.plan")
@@ -45,7 +45,7 @@ class EpisodeJob:
     seed: int  # episode i uses seed + i
     max_steps: int | None
     checkpoint: str | None  # set iff the agent takes a world model
-    device: str = "cpu"
+    device: str  # a torch device, already resolved (not "auto")
     record_frames: bool = True
 
 
@@ -309,18 +309,12 @@ def _main(cfg) -> None:
     from omegaconf import OmegaConf
 
     from experiments.common import run_dir
+    from experiments.plan_config import PlanConfig
     from experiments.rollout_inspection import RolloutInspector
     from worldmodel.devices import resolve_device
     from worldmodel.io.summary import write_summary
 
-    if cfg.episodes < 1:
-        raise ValueError(f"episodes must be >= 1, got {cfg.episodes}")
-    if cfg.workers < 1:
-        raise ValueError(f"workers must be >= 1, got {cfg.workers}")
-    if cfg.max_steps is not None and cfg.max_steps < 1:
-        raise ValueError(f"max_steps must be >= 1 (or null for the env's limit), got {cfg.max_steps}")
-    if cfg.threads < 1:
-        raise ValueError(f"threads must be >= 1, got {cfg.threads}")
+    check_settings(cfg, PlanConfig)
     import torch
 
     torch.set_num_threads(cfg.threads)

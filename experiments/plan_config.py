@@ -1,4 +1,8 @@
-"""Typed schema of ``configs/plan.yaml`` (registered as ``plan_schema``): typos fail before anything runs."""
+"""Typed schema of ``python -m experiments.plan`` (registered as ``plan_schema``): every default lives here.
+
+``configs/plan.yaml`` only selects the default env and agent; a misspelt key, a wrong type or a value outside
+what a setting declares (``worldmodel.settings``) fails before anything runs.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,8 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
-from experiments.config import EnvConfig
+from experiments.config import CACHE_DIR, EnvConfig
+from worldmodel.settings import setting
 
 
 @dataclass
@@ -29,17 +34,17 @@ class BankConfig:
     ``max_frames`` of them, taken evenly.
     """
 
-    max_frames: int = 2000
-    episodes: int = 200  # used when the checkpoint's config does not say (e.g. data=videos)
-    steps: int = 64
+    max_frames: int = setting(2000, minimum=1)
+    episodes: int = setting(200, minimum=1)  # used when the checkpoint's config does not say (e.g. data=videos)
+    steps: int = setting(64, minimum=1)
 
 
 @dataclass
 class TensorBoardConfig:
     enabled: bool = True
-    videos: int = 8  # episodes with a video/diagnostic images (the first N); scalars are logged for all
+    videos: int = setting(8, minimum=0)  # episodes with a video/diagnostic images (the first N); scalars for all
     fps: float = 10.0
-    inspect_steps: int = 4  # mpc: steps whose imagined trajectory is shown (evenly over the episode)
+    inspect_steps: int = setting(4, minimum=1)  # mpc: steps whose imagined trajectory is shown (evenly spread)
 
 
 @dataclass
@@ -50,17 +55,20 @@ class PlanConfig:
     tb: TensorBoardConfig = field(default_factory=TensorBoardConfig)
     checkpoint: str | None = None  # a pretrain run dir; default: the newest under pretrain_root/<env>
     pretrain_root: str = "runs/pretrain"
-    episodes: int = 10
+    episodes: int = setting(10, minimum=1)
     seed: int = 0
-    max_steps: int | None = None  # default: the env's time limit
+    max_steps: int | None = setting(None, minimum=1)  # null: the env's time limit
     # goals: the state reached goal_steps env steps later along held-out trajectories (DINO-WM / HWM's protocol;
     # envs.trajectory_goals); null: the env's own goal sampling
     goal_steps: int | None = None
-    workers: int = 1  # episodes in parallel processes (spawned; each loads the env and the world model)
-    threads: int = 1  # torch threads per process: small planning batches run fastest on one (and no
-    #                   oversubscription when cores are shared): 24 vs 204 ms/action for hierarchical
+    # episodes in parallel processes (spawned; each loads the env and the world model); 1 was faster on the shared
+    # 2-core CPU (spawning costs ~4 s)
+    workers: int = setting(1, minimum=1)
+    # torch threads per process: small planning batches run fastest on one (and no oversubscription when cores
+    # are shared): 24 vs 204 ms/action for hierarchical
+    threads: int = setting(1, minimum=1)
     device: str = "auto"  # auto (CUDA when available, else CPU) | cpu | cuda | cuda:N; agents follow the model
-    cache_dir: str = MISSING
+    cache_dir: str = CACHE_DIR
 
 
 def register_plan_schema() -> None:

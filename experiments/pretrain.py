@@ -18,11 +18,10 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from experiments.clip_data import build_clip_dataset
-from experiments.common import run_dir, user_errors_as_one_line
-from experiments.config import register_schemas
+from experiments.common import check_settings, run_dir, user_errors_as_one_line
+from experiments.config import STAGES, PretrainConfig, register_schemas
 
 log = logging.getLogger("worldmodel.pretrain")
-KNOWN_STAGES = ("video", "dynamics", "hierarchy", "metric", "task")
 
 
 def build_model_config(model_cfg: DictConfig):
@@ -65,9 +64,7 @@ def main(cfg: DictConfig) -> None:
     from worldmodel.training.video_stage import VideoStageConfig, train_video_stage, uses_bf16
 
     apply_env_settings(cfg)
-    unknown = [s for s in cfg.stages if s not in KNOWN_STAGES]
-    if unknown:
-        raise ValueError(f"unknown stage(s) {unknown}; choose from {list(KNOWN_STAGES)}")
+    check_settings(cfg, PretrainConfig)
     state_spaces(cfg.latent.space, cfg.latent.high_space, cfg.env.planning_cost)  # fail before the video stage
 
     dist = init_distributed(cfg.device)  # device=auto|cpu|cuda|cuda:N; a bad one fails here, in one line
@@ -92,7 +89,7 @@ def main(cfg: DictConfig) -> None:
             matmul_peak=lambda: training_matmul_peak(dist.device, uses_bf16(stage_cfg.precision, dist.device)))
         summary["video"] = {**video_summary, "data": data_record, "skipped_inputs": skipped}
 
-    if dist.is_main and any(stage in cfg.stages for stage in KNOWN_STAGES[1:]):
+    if dist.is_main and any(stage in cfg.stages for stage in STAGES[1:]):
         from experiments.pretrain_levels import run_latent_stages
 
         run_latent_stages(cfg, out, summary)  # small models: rank 0 only

@@ -76,7 +76,7 @@ def run_latent_stages(cfg: DictConfig, out: Path, summary: dict) -> None:
     from worldmodel.models.dynamics import DynamicsConfig, LatentDynamics
     from worldmodel.models.encoder import load_exported_encoder
     from worldmodel.models.high_level import HighLevel, HighLevelConfig
-    from worldmodel.models.latent_head import LatentConfig, LatentHead
+    from worldmodel.models.latent_head import LatentHead, LatentSettings
     from worldmodel.models.metric import MetricConfig, TemporalMetric
     from worldmodel.models.shaping import Shaping, ShapingConfig
     from worldmodel.state_spaces import embed_state, state_spaces
@@ -101,8 +101,8 @@ def run_latent_stages(cfg: DictConfig, out: Path, summary: dict) -> None:
     latent = cfg.latent
     space, high_space = state_spaces(latent.space, latent.high_space, cfg.env.planning_cost)
     proprio_dim = 0 if trajectories.proprio is None else int(trajectories.proprio.shape[1])
-    head = LatentHead(encoder, LatentConfig(pool=latent.pool, dim=latent.dim, batch_size=latent.batch_size,
-                                            space=space, high_space=high_space, proprio_dim=proprio_dim))
+    settings = LatentSettings(**OmegaConf.to_container(latent, resolve=True))
+    head = LatentHead(encoder, settings.head_config(space, high_space, proprio_dim))
     data, latent_record = prepare_latents(head, trajectories, holdout_fraction=latent.holdout_fraction)
     latent_record["encoder"] = str(encoder_path)
     summary["latents"] = latent_record

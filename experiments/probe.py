@@ -23,15 +23,13 @@ from typing import TYPE_CHECKING
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from experiments.common import newest_run, run_dir, user_errors_as_one_line
-from experiments.probe_config import register_probe_schema
+from experiments.common import check_settings, newest_run, run_dir, user_errors_as_one_line
+from experiments.probe_config import ProbeConfig, register_probe_schema
 
 if TYPE_CHECKING:
     import torch
 
 log = logging.getLogger("worldmodel.evaluation.probe")
-KNOWN_TASKS = ("direction", "contact", "physics")
-KNOWN_BASELINES = ("random", "pixels")
 # Split seeds: train, test and physics clips never share a (seed, index).
 TRAIN_SEED, TEST_SEED, PHYSICS_SEED = 1000, 2000, 3000
 
@@ -96,7 +94,8 @@ def run_probe_task(task: str, cfg: DictConfig, model_cfg, encoders: dict, logger
     y_train, y_test = torch.from_numpy(y_train).to(device), torch.from_numpy(y_test).to(device)
     n_val = max(1, round(cfg.val_fraction * len(y_train)))
     sweep = ProbeSweepConfig(lrs=list(cfg.probe.lrs), weight_decays=list(cfg.probe.weight_decays),
-                             epochs=cfg.probe.epochs, batch_size=cfg.probe.batch_size)
+                             epochs=cfg.probe.epochs, batch_size=cfg.probe.batch_size,
+                             warmup_epochs=cfg.probe.warmup_epochs)
     results = {"classes": PROBE_TASKS[task], "train_clips": len(y_train) - n_val, "val_clips": n_val,
                "test_clips": len(y_test), "render_s": render_s}
     for name, featurize in encoders.items():
@@ -190,14 +189,7 @@ def main(cfg: DictConfig) -> None:
     from worldmodel.models.jepa import VJEPA
     from worldmodel.models.masks import DEFAULT_SPECS
 
-    unknown = [t for t in cfg.tasks if t not in KNOWN_TASKS]
-    if unknown:
-        raise ValueError(f"unknown task(s) {unknown}; choose from {list(KNOWN_TASKS)}")
-    unknown = [b for b in cfg.baselines if b not in KNOWN_BASELINES]
-    if unknown:
-        raise ValueError(f"unknown baseline(s) {unknown}; choose from {list(KNOWN_BASELINES)}")
-    if not 0 < cfg.val_fraction < 1:
-        raise ValueError(f"val_fraction must be in (0, 1), got {cfg.val_fraction}")
+    check_settings(cfg, ProbeConfig)
     device = resolve_device(cfg.device)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)

@@ -12,11 +12,9 @@ import pytest
 import torch
 
 from agents import AGENTS, make_agent
+from tests.model_configs import dynamics_config, high_level_config, latent_config
 from worldmodel.errors import IncompatibleCheckpointError
 from worldmodel.models import get_preset
-from worldmodel.models.dynamics import DynamicsConfig
-from worldmodel.models.high_level import HighLevelConfig
-from worldmodel.models.latent_head import LatentConfig
 from worldmodel.world_model import WorldModel
 
 torch.set_num_threads(1)
@@ -44,7 +42,7 @@ class ImageEnv(gym.Env):
 def world_model():
     """Default sizes (tiny encoder at 64 px, Dz 32, default level-1/level-2 widths), random weights."""
     torch.manual_seed(0)
-    return WorldModel(get_preset("tiny"), LatentConfig(), DynamicsConfig(32, 2), HighLevelConfig(32, 2),
+    return WorldModel(get_preset("tiny"), latent_config(), dynamics_config(32, 2), high_level_config(32, 2),
                       env_name="pointmass_tworooms", env_id="worldmodel/PointMassTwoRooms-v0", image_size=64,
                       action_low=-1.0, action_high=1.0)
 

@@ -7,14 +7,11 @@ import pytest
 import torch
 
 from agents import make_agent
+from tests.model_configs import dynamics_config, high_level_config, latent_config, metric_config
 from worldmodel.data.latents import LatentTrajectories
 from worldmodel.errors import IncompatibleCheckpointError
 from worldmodel.evaluation.metric_eval import correlations, distance_field, metric_of_steps
 from worldmodel.models import get_preset
-from worldmodel.models.dynamics import DynamicsConfig
-from worldmodel.models.high_level import HighLevelConfig
-from worldmodel.models.latent_head import LatentConfig
-from worldmodel.models.metric import MetricConfig
 from worldmodel.training.metric_stage import MetricStageConfig, train_metric_stage
 from worldmodel.world_model import WorldModel
 
@@ -84,10 +81,10 @@ def test_grid_geodesic_goes_round_walls():
 
 def make_world_model(metric: bool):
     torch.manual_seed(0)
-    return WorldModel(get_preset("tiny"), LatentConfig(), DynamicsConfig(32, 2), HighLevelConfig(32, 2),
+    return WorldModel(get_preset("tiny"), latent_config(), dynamics_config(32, 2), high_level_config(32, 2),
                       env_name="pointmass_tworooms", env_id="worldmodel/PointMassTwoRooms-v0", image_size=64,
                       action_low=-1.0, action_high=1.0,
-                      metric_cfg=MetricConfig(32, dim=8, hidden=32) if metric else None)
+                      metric_cfg=metric_config(32, dim=8, hidden=32) if metric else None)
 
 
 def test_world_model_save_load_round_trip_keeps_the_metric(tmp_path):
@@ -108,10 +105,10 @@ def make_embedded_world_model(space: str = "metric", high_space: str | None = No
     8-d embedding of it, the metric's weights and scale perturbed."""
     torch.manual_seed(0)
     dims = [8 if name == "metric" else 32 for name in (space, high_space or space)]
-    wm = WorldModel(get_preset("tiny"), LatentConfig(space=space, high_space=high_space), DynamicsConfig(dims[0], 2),
-                    HighLevelConfig(dims[1], 2), env_name="pointmass_tworooms",
+    wm = WorldModel(get_preset("tiny"), latent_config(space=space, high_space=high_space), dynamics_config(dims[0], 2),
+                    high_level_config(dims[1], 2), env_name="pointmass_tworooms",
                     env_id="worldmodel/PointMassTwoRooms-v0", image_size=64, action_low=-1.0, action_high=1.0,
-                    metric_cfg=MetricConfig(32, dim=8, hidden=32))
+                    metric_cfg=metric_config(32, dim=8, hidden=32))
     with torch.no_grad():
         for p in wm.metric.parameters():
             p.add_(torch.randn_like(p))
@@ -140,14 +137,14 @@ def test_metric_state_space_encodes_to_the_embedding_and_keeps_the_distance(tmp_
 def test_metric_state_space_needs_a_metric_and_matching_level_dims():
     common = dict(env_name="pointmass_tworooms", image_size=64, action_low=-1.0, action_high=1.0)
     with pytest.raises(ValueError, match="needs a planning metric"):
-        WorldModel(get_preset("tiny"), LatentConfig(space="metric"), DynamicsConfig(8, 2), HighLevelConfig(8, 2),
+        WorldModel(get_preset("tiny"), latent_config(space="metric"), dynamics_config(8, 2), high_level_config(8, 2),
                    **common)
     with pytest.raises(ValueError, match="metric state 8, dynamics 32"):
-        WorldModel(get_preset("tiny"), LatentConfig(space="metric"), DynamicsConfig(32, 2),
-                   HighLevelConfig(32, 2), metric_cfg=MetricConfig(32, dim=8), **common)
+        WorldModel(get_preset("tiny"), latent_config(space="metric"), dynamics_config(32, 2),
+                   high_level_config(32, 2), metric_cfg=metric_config(32, dim=8), **common)
     with pytest.raises(ValueError, match="unknown latent space 'tokens'"):
-        WorldModel(get_preset("tiny"), LatentConfig(space="tokens"), DynamicsConfig(32, 2),
-                   HighLevelConfig(32, 2), **common)
+        WorldModel(get_preset("tiny"), latent_config(space="tokens"), dynamics_config(32, 2),
+                   high_level_config(32, 2), **common)
 
 
 def test_level_2_in_the_embedding_reads_level_1_latents_through_high_state(tmp_path):
@@ -164,9 +161,9 @@ def test_level_2_in_the_embedding_reads_level_1_latents_through_high_state(tmp_p
     same = make_world_model(metric=True)  # one space for both levels: high_state is the identity
     assert same.high_space == "pca" and same.high_state(z) is z
     with pytest.raises(ValueError, match="cannot predict in the pca space when level 1 predicts in the metric"):
-        WorldModel(get_preset("tiny"), LatentConfig(space="metric", high_space="pca"), DynamicsConfig(8, 2),
-                   HighLevelConfig(32, 2), env_name="pointmass_tworooms", image_size=64, action_low=-1.0,
-                   action_high=1.0, metric_cfg=MetricConfig(32, dim=8))
+        WorldModel(get_preset("tiny"), latent_config(space="metric", high_space="pca"), dynamics_config(8, 2),
+                   high_level_config(32, 2), env_name="pointmass_tworooms", image_size=64, action_low=-1.0,
+                   action_high=1.0, metric_cfg=metric_config(32, dim=8))
 
 
 def test_hierarchical_agent_plans_level_2_in_its_own_space():

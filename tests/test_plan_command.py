@@ -23,6 +23,7 @@ import envs
 from agents import EpisodeRecord, available_agents
 from experiments.plan import EpisodeJob, resolve_checkpoint, run_one, summarize
 from experiments.rollout_inspection import EpisodeResult, FrameBank, RolloutInspector
+from tests.model_configs import dynamics_config, high_level_config, latent_config
 from worldmodel.io.tb import read_event_images, read_event_scalars, read_event_tags
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -119,7 +120,7 @@ def test_oracle_in_worker_processes_plays_the_same_episodes_as_in_process(tmp_pa
     summary = json.loads((run / "summary.json").read_text())
     assert summary["params"] == params and summary["workers"] == 2
     job = EpisodeJob(env="pointmass_open", image_size=64, agent="oracle", params=params, seed=3, max_steps=4,
-                     checkpoint=None, record_frames=False)
+                     checkpoint=None, device="cpu", record_frames=False)
     here = [run_one(job, i).record.to_dict() for i in range(2)]
     for ours, theirs in zip(here, summary["episodes"]):
         assert theirs["seed"] == ours["seed"] and theirs["distances"] == pytest.approx(ours["distances"], rel=1e-6)
@@ -285,13 +286,10 @@ def test_inspector_logs_latent_distance_costs_subgoals_and_imagined_frames(tmp_p
 @pytest.fixture(scope="module")
 def pretrain_root(tmp_path_factory):
     from worldmodel.models import get_preset
-    from worldmodel.models.dynamics import DynamicsConfig
-    from worldmodel.models.high_level import HighLevelConfig
-    from worldmodel.models.latent_head import LatentConfig
     from worldmodel.world_model import WORLD_MODEL_FILE, WorldModel
 
     torch.manual_seed(0)
-    model = WorldModel(get_preset("tiny"), LatentConfig(), DynamicsConfig(32, 2), HighLevelConfig(32, 2),
+    model = WorldModel(get_preset("tiny"), latent_config(), dynamics_config(32, 2), high_level_config(32, 2),
                        env_name="pointmass_open", env_id="worldmodel/PointMassOpen-v0", image_size=64,
                        action_low=-1.0, action_high=1.0)
     root = tmp_path_factory.mktemp("pretrain")

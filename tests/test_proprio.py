@@ -7,14 +7,13 @@ import pytest
 import torch
 
 import envs
+from tests.model_configs import dynamics_config, high_level_config, latent_config
 from tests.test_world_model import ENC
 from worldmodel.data.latents import prepare_latents
 from worldmodel.data.trajectories import TrajectoryDataset
 from worldmodel.errors import IncompatibleCheckpointError
 from worldmodel.models import VideoEncoder, get_preset
-from worldmodel.models.dynamics import DynamicsConfig
-from worldmodel.models.high_level import HighLevelConfig
-from worldmodel.models.latent_head import LatentConfig, LatentHead
+from worldmodel.models.latent_head import LatentHead
 from worldmodel.observations import ObservationError, split_observation
 from worldmodel.world_model import WorldModel
 
@@ -23,14 +22,14 @@ torch.set_num_threads(1)
 
 def proprio_world_model(proprio_dim: int, env_name="pusher", env_id="worldmodel/Pusher-v0") -> WorldModel:
     torch.manual_seed(0)
-    latent = LatentConfig(pool=2, dim=8, proprio_dim=proprio_dim)
-    return WorldModel(get_preset("tiny", **ENC), latent, DynamicsConfig(latent.out_dim, 2, hidden=32),
-                      HighLevelConfig(latent.out_dim, 2, k=4, code_dim=3, hidden=32, code_hidden=32),
+    latent = latent_config(pool=2, dim=8, proprio_dim=proprio_dim)
+    return WorldModel(get_preset("tiny", **ENC), latent, dynamics_config(latent.out_dim, 2, hidden=32),
+                      high_level_config(latent.out_dim, 2, k=4, code_dim=3, hidden=32, code_hidden=32),
                       env_name=env_name, env_id=env_id, image_size=32, action_low=-1.0, action_high=1.0)
 
 
 def test_the_latent_is_the_visual_latent_followed_by_the_standardised_body_state():
-    head = LatentHead(VideoEncoder(get_preset("tiny", **ENC)), LatentConfig(pool=2, dim=8, proprio_dim=3))
+    head = LatentHead(VideoEncoder(get_preset("tiny", **ENC)), latent_config(pool=2, dim=8, proprio_dim=3))
     rng = np.random.default_rng(0)
     body = torch.as_tensor(rng.normal([1.0, -2.0, 0.5], [0.1, 2.0, 3.0], size=(200, 3)), dtype=torch.float32)
     head.fit_proprio(body)
@@ -39,7 +38,7 @@ def test_the_latent_is_the_visual_latent_followed_by_the_standardised_body_state
     assert z.shape == (200, 11) and head.dim == 11
     torch.testing.assert_close(z[:, 8:].mean(0), torch.zeros(3), atol=1e-5, rtol=0)
     torch.testing.assert_close(z[:, 8:].std(0), torch.ones(3), atol=1e-5, rtol=0)
-    pixel_only = LatentHead(head.encoder, LatentConfig(pool=2, dim=8))
+    pixel_only = LatentHead(head.encoder, latent_config(pool=2, dim=8))
     pixel_only.load_state_dict({k: v for k, v in head.state_dict().items() if "proprio" not in k}, strict=False)
     torch.testing.assert_close(pixel_only(frames), z[:, :8])  # the body state does not touch the visual part
 
@@ -51,7 +50,7 @@ def test_prepare_latents_fits_the_body_state_on_training_frames_only():
     proprio[30:] += 100.0  # the held-out episode: far away, and not in the fit
     data = TrajectoryDataset(rng.integers(0, 255, (n, 32, 32, 3), dtype=np.uint8), np.zeros((n, 2), np.float32),
                              np.zeros((n, 4), np.float32), starts, {"env": "x"}, proprio)
-    head = LatentHead(VideoEncoder(get_preset("tiny", **ENC)), LatentConfig(pool=2, dim=4, proprio_dim=2))
+    head = LatentHead(VideoEncoder(get_preset("tiny", **ENC)), latent_config(pool=2, dim=4, proprio_dim=2))
     latents, record = prepare_latents(head, data, cache_dir=None, holdout_fraction=0.25)
     assert record["proprio_dim"] == 2 and latents.z.shape == (n, 6)
     torch.testing.assert_close(head.proprio_mean, torch.as_tensor(proprio[:30].mean(0)))

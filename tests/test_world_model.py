@@ -11,13 +11,12 @@ import numpy as np
 import pytest
 import torch
 
+from tests.model_configs import dynamics_config, high_level_config, latent_config
 from worldmodel.data.latents import LatentTrajectories, cached_pooled
 from worldmodel.errors import IncompatibleCheckpointError
 from worldmodel.evaluation.horizon import format_table, horizon_table
 from worldmodel.models import VideoEncoder, get_preset
-from worldmodel.models.dynamics import DynamicsConfig
-from worldmodel.models.high_level import HighLevelConfig
-from worldmodel.models.latent_head import EXACT_PCA_FEATURES, LatentConfig, LatentHead
+from worldmodel.models.latent_head import EXACT_PCA_FEATURES, LatentHead
 from worldmodel.training.dynamics_stage import DynamicsStageConfig, train_dynamics_stage
 from worldmodel.training.high_level_stage import HighLevelStageConfig, train_high_level_stage
 from worldmodel.world_model import WorldModel
@@ -28,9 +27,9 @@ ENC = {"width": 48, "depth": 1, "heads": 2, "image_size": 32, "pred_width": 32, 
 
 def tiny_world_model(env_name="pointmass_open", env_id="worldmodel/PointMassOpen-v0", action_dim=2, dz=8):
     torch.manual_seed(0)
-    return WorldModel(get_preset("tiny", **ENC), LatentConfig(pool=2, dim=dz),
-                      DynamicsConfig(dz, action_dim, hidden=32),
-                      HighLevelConfig(dz, action_dim, k=4, code_dim=3, hidden=32, code_hidden=32),
+    return WorldModel(get_preset("tiny", **ENC), latent_config(pool=2, dim=dz),
+                      dynamics_config(dz, action_dim, hidden=32),
+                      high_level_config(dz, action_dim, k=4, code_dim=3, hidden=32, code_hidden=32),
                       env_name=env_name, env_id=env_id, image_size=32, action_low=-1.0, action_high=1.0)
 
 
@@ -97,14 +96,14 @@ def test_latent_cache_is_reused_and_keyed_by_encoder(tmp_path):
     first = cached_pooled(head, ds, tmp_path)
     assert len(list(tmp_path.glob("latents-*.npy"))) == 1
     assert torch.equal(cached_pooled(head, ds, tmp_path), first)
-    other = LatentHead(VideoEncoder(get_preset("tiny", **ENC)), LatentConfig(pool=2, dim=8))
+    other = LatentHead(VideoEncoder(get_preset("tiny", **ENC)), latent_config(pool=2, dim=8))
     cached_pooled(other, ds, tmp_path)
     assert len(list(tmp_path.glob("latents-*.npy"))) == 2
 
 
 def test_whole_grid_latent_pca_matches_the_exact_one():
     """Above EXACT_PCA_FEATURES the PCA is a randomised low-rank SVD: same subspace and variance as exact."""
-    head = LatentHead(VideoEncoder(get_preset("tiny", **{**ENC, "width": 320})), LatentConfig(pool=None, dim=8))
+    head = LatentHead(VideoEncoder(get_preset("tiny", **{**ENC, "width": 320})), latent_config(pool=None, dim=8))
     assert head.pool == 4 and head.mean.numel() == 4 * 4 * 320 > EXACT_PCA_FEATURES
     rng = np.random.default_rng(0)
     scales = np.geomspace(10.0, 1.0, 12)[None, :]  # a clear spectrum over 12 directions, plus noise
@@ -228,7 +227,7 @@ def test_code_bank_keeps_codes_of_seen_chunks_and_planners_snap_to_them():
     from worldmodel.models.high_level import HighLevel
     from worldmodel.training.high_level_stage import fill_code_bank
 
-    high = HighLevel(HighLevelConfig(4, 2, k=4, code_dim=3, hidden=16, code_hidden=16))
+    high = HighLevel(high_level_config(4, 2, k=4, code_dim=3, hidden=16, code_hidden=16))
     queries = torch.randn(5, 2, 3)
     assert torch.equal(high.nearest_codes(queries), queries)  # no bank yet: codes pass through
     fill_code_bank(high, synthetic_latents(episodes=6), size=50, seed=0)

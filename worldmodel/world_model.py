@@ -39,13 +39,15 @@ from worldmodel.io.checkpoint import CheckpointError, load_checkpoint, save_chec
 from worldmodel.models.dynamics import DynamicsConfig, LatentDynamics
 from worldmodel.models.encoder import VideoEncoder, VideoViTConfig
 from worldmodel.models.high_level import HighLevel, HighLevelConfig
-from worldmodel.models.latent_head import LatentConfig, LatentHead
+from worldmodel.models.latent_head import LATENT_FIELDS_ADDED_LATER, LatentConfig, LatentHead
 from worldmodel.models.metric import MetricConfig, TemporalMetric
 from worldmodel.models.shaping import Shaping, ShapingConfig
 from worldmodel.state_spaces import COSTS, embed_state, state_spaces
 
 WORLD_MODEL_FILE = "world_model.pt"
 FORMAT_VERSION = 1
+
+
 class WorldModel(nn.Module):
     def __init__(self, encoder_cfg: VideoViTConfig, latent_cfg: LatentConfig, dynamics_cfg: DynamicsConfig,
                  high_cfg: HighLevelConfig, *, env_name: str, image_size: int, action_low, action_high,
@@ -345,7 +347,8 @@ class WorldModel(nn.Module):
             raise CheckpointError(f"{file} has world-model format {state.get('format_version')}, "
                                   f"expected {FORMAT_VERSION}; re-run `python -m experiments.pretrain`")
         configs = state["configs"]
-        model = cls(VideoViTConfig(**configs["encoder"]), LatentConfig(**configs["latent"]),
+        latent = LatentConfig(**{**LATENT_FIELDS_ADDED_LATER, **configs["latent"]})
+        model = cls(VideoViTConfig(**configs["encoder"]), latent,
                     DynamicsConfig(**configs["dynamics"]), HighLevelConfig(**configs["hierarchy"]),
                     env_name=state["env_name"], env_id=state["env_id"], image_size=state["image_size"],
                     action_low=state["action_low"], action_high=state["action_high"],

@@ -21,9 +21,9 @@ from torch import nn
 class DynamicsConfig:
     latent_dim: int
     action_dim: int
-    hidden: int = 128  # small on purpose: CEM calls it samples x horizon x iterations times per action
-    layers: int = 2  # hidden layers of the residual MLP
-    history: bool = True  # read the latent velocity d_t as well as z_t
+    hidden: int  # width of the residual MLP
+    layers: int  # hidden layers of the residual MLP
+    history: bool  # read the latent velocity d_t as well as z_t
 
 
 def mlp(inputs: int, hidden: int, outputs: int, layers: int) -> nn.Sequential:

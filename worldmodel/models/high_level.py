@@ -29,11 +29,11 @@ from worldmodel.models.dynamics import mlp
 class HighLevelConfig:
     latent_dim: int
     action_dim: int
-    k: int = 8  # env steps per high-level step
-    code_dim: int = 6
-    hidden: int = 256
-    layers: int = 2
-    code_hidden: int = 128
+    k: int  # env steps per high-level step
+    code_dim: int  # size C of the high-level action (the code of a k-step action chunk)
+    hidden: int  # width of the predictor's residual MLP
+    layers: int  # hidden layers of the predictor's residual MLP
+    code_hidden: int = 128  # width of the chunk code's encoder and decoder
 
 
 class ChunkCode(nn.Module):

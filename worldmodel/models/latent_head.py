@@ -23,25 +23,52 @@ from einops import rearrange
 from torch import nn
 
 from worldmodel.data.transforms import normalize
+from worldmodel.settings import setting
+from worldmodel.state_spaces import STATE_SPACES
 
 EXACT_PCA_FEATURES = 4096  # above this many pooled features the PCA is fitted by a randomised low-rank SVD
 
 
 @dataclass(frozen=True)
 class LatentConfig:
-    pool: int | None = 4  # pooled grid side (tokens averaged into pool x pool cells); None: the whole token grid
-    dim: int = 32  # Dz after the PCA projection
-    batch_size: int = 256  # frames per encoder call when encoding a dataset
-    # The state levels 1-2 predict and plan in: "pca" (the latent above) or "metric" (the planning metric's
-    # embedding of it, ``TemporalMetric.state``); pretrain's ``latent.space``. Files from before the choice: pca.
-    space: str = "pca"
-    high_space: str | None = None  # the same choice for level 2 alone (``latent.high_space``); None: ``space``
+    """The latent head and the levels' state spaces as ``world_model.pt`` keeps them (built from ``LatentSettings``)."""
+
+    pool: int | None  # pooled grid side (tokens averaged into pool x pool cells); None: the whole token grid
+    dim: int  # Dz after the PCA projection
+    batch_size: int  # frames per encoder call when encoding a dataset
+    space: str  # the state level 1 predicts and plans in: pca | metric | task (``worldmodel.state_spaces``)
+    high_space: str | None  # the same for level 2; None: ``space``
     proprio_dim: int = 0  # P: body-state dims appended to the visual latent (0: pixels only)
 
     @property
     def out_dim(self) -> int:
         """The fused latent's size ``Dz + P``."""
         return self.dim + self.proprio_dim
+
+
+# What a world_model.pt written before a LatentConfig field existed means by its absence.
+LATENT_FIELDS_ADDED_LATER = {"space": "pca", "high_space": None, "proprio_dim": 0}
+
+
+@dataclass
+class LatentSettings:
+    """``latent.*`` of ``python -m experiments.pretrain``: the compact state latent levels 1 and 2 work in."""
+
+    # Encoder tokens average-pooled to a pool x pool grid; null keeps the whole token grid (8 x 8 for the tiny
+    # preset). Pooling it to 4 x 4 blurs where the ball is to about the point-mass success radius.
+    pool: int | None = setting(None, minimum=1)
+    dim: int = setting(64, minimum=1)  # PCA-projected latent size Dz
+    # What level 1 predicts in: pca (z) | metric (the temporal metric's embedding of z) | task (the task cost's
+    # embedding of z, then the body state) | null: the space of the env's planning cost (metric or task)
+    space: str | None = setting(None, choices=STATE_SPACES)
+    high_space: str | None = setting(None, choices=STATE_SPACES)  # what level 2 predicts in; null: as ``space``
+    batch_size: int = setting(256, minimum=1)  # frames per encoder call
+    holdout_fraction: float = setting(0.1, between=(0.0, 1.0))  # episodes held out for the evaluations
+
+    def head_config(self, space: str, high_space: str | None, proprio_dim: int) -> LatentConfig:
+        """The ``LatentConfig`` of these settings, with the resolved state spaces and the data's body-state dims."""
+        return LatentConfig(pool=self.pool, dim=self.dim, batch_size=self.batch_size, space=space,
+                            high_space=high_space, proprio_dim=proprio_dim)
 
 
 class ProprioMissingError(ValueError):

@@ -27,9 +27,9 @@ from torch import nn
 @dataclass
 class MetricConfig:
     latent_dim: int
-    dim: int = 32  # embedding size De
-    hidden: int = 256
-    layers: int = 2
+    dim: int  # embedding size De
+    hidden: int  # width of the embedding MLP
+    layers: int  # hidden layers of the embedding MLP
 
 
 class TemporalMetric(nn.Module):

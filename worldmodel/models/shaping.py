@@ -20,8 +20,8 @@ from worldmodel.models.dynamics import mlp
 @dataclass(frozen=True)
 class ShapingConfig:
     state_dim: int
-    hidden: int = 128
-    layers: int = 2
+    hidden: int  # width of the MLP
+    layers: int = 2  # hidden layers of the MLP
 
 
 class Shaping(nn.Module):

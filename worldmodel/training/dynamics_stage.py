@@ -59,9 +59,13 @@ class LatentStageConfig:
 class DynamicsStageConfig(LatentStageConfig):
     rollout: int = 8  # open-loop steps of the rollout loss
     rollout_weight: float = 1.0
-    hidden: int = 128
-    layers: int = 2
-    history: bool = True
+    hidden: int = 128  # small on purpose: CEM calls level 1 samples x horizon x iterations times per action
+    layers: int = 2  # hidden layers of the residual MLP
+    history: bool = True  # read the latent velocity d_t as well as z_t
+
+    def model_config(self, latent_dim: int, action_dim: int) -> DynamicsConfig:
+        """Level 1's architecture for states of ``latent_dim`` dims and actions of ``action_dim``."""
+        return DynamicsConfig(latent_dim, action_dim, hidden=self.hidden, layers=self.layers, history=self.history)
 
 
 SOURCE_KEYS = ("env", "encoder_hash", "dataset_hash", "state_space", "state_hash")
@@ -175,8 +179,7 @@ def train_dynamics_stage(data: LatentTrajectories, cfg: DynamicsStageConfig, *, 
                          callback: Callable[[int], None] | None = None) -> tuple[LatentDynamics, dict]:
     """Train level 1 on latent trajectories; returns the model and the stage summary."""
     torch.manual_seed(seed)
-    model_cfg = DynamicsConfig(latent_dim=data.z.shape[1], action_dim=data.actions.shape[1], hidden=cfg.hidden,
-                               layers=cfg.layers, history=cfg.history)
+    model_cfg = cfg.model_config(data.z.shape[1], data.actions.shape[1])
     model = LatentDynamics(model_cfg)
 
     def loss_fn(m, generator):

@@ -28,9 +28,9 @@ from worldmodel.training.dynamics_stage import LatentStageConfig, sample_windows
 
 @dataclass
 class HighLevelStageConfig(LatentStageConfig):
-    k: int = 8
+    k: int = 8  # env steps per high-level step
     jumps: int = 3  # high-level steps per training window (rollout loss over all of them)
-    code_dim: int = 6
+    code_dim: int = 6  # size of the high-level action (the code of a k-step action chunk)
     action_space: str = "chunk_code"
     rollout_weight: float = 1.0
     bank_size: int = 4096  # codes of training chunks kept for planners (HighLevel.code_bank); 0: none
@@ -38,6 +38,11 @@ class HighLevelStageConfig(LatentStageConfig):
     recon_weight: float = 0.5
     hidden: int = 256
     layers: int = 2
+
+    def model_config(self, latent_dim: int, action_dim: int) -> HighLevelConfig:
+        """Level 2's architecture for states of ``latent_dim`` dims and actions of ``action_dim``."""
+        return HighLevelConfig(latent_dim, action_dim, k=self.k, code_dim=self.code_dim, hidden=self.hidden,
+                               layers=self.layers)
 
 
 def high_level_loss(model: HighLevel, batch: dict[str, torch.Tensor], cfg: HighLevelStageConfig):
@@ -62,12 +67,11 @@ def high_level_loss(model: HighLevel, batch: dict[str, torch.Tensor], cfg: HighL
 
 
 def train_high_level_stage(data: LatentTrajectories, cfg: HighLevelStageConfig, *, run_dir: Path, seed: int,
-                          resume: bool, record: dict[str, Any],
-                          callback: Callable[[int], None] | None = None) -> tuple[HighLevel, dict]:
+                           resume: bool, record: dict[str, Any],
+                           callback: Callable[[int], None] | None = None) -> tuple[HighLevel, dict]:
     """Train level 2 on latent trajectories; returns the model and the stage summary."""
     torch.manual_seed(seed + 1)
-    model_cfg = HighLevelConfig(latent_dim=data.z.shape[1], action_dim=data.actions.shape[1], k=cfg.k,
-                                code_dim=cfg.code_dim, hidden=cfg.hidden, layers=cfg.layers)
+    model_cfg = cfg.model_config(data.z.shape[1], data.actions.shape[1])
     model = HighLevel(model_cfg, cfg.action_space)
     length = 1 + cfg.k * cfg.jumps
 

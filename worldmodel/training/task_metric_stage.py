@@ -51,6 +51,14 @@ class TaskMetricStageConfig(LatentStageConfig):
     shaping_steps: int = 1500  # the shaping head's steps (only for envs whose shaping is not zero)
     shaping_hidden: int = 128
 
+    def model_config(self, latent_dim: int) -> MetricConfig:
+        """The cost's architecture for states of ``latent_dim`` dims."""
+        return MetricConfig(latent_dim, dim=self.dim, hidden=self.hidden, layers=self.layers)
+
+    def shaping_config(self, state_dim: int) -> ShapingConfig:
+        """The shaping head's architecture for task-space states of ``state_dim`` dims."""
+        return ShapingConfig(state_dim, hidden=self.shaping_hidden)
+
 
 def task_metric_loss(model: TemporalMetric, z: torch.Tensor, states: np.ndarray, task_distance: TaskDistance,
                      frames: torch.Tensor, near: torch.Tensor, cfg: TaskMetricStageConfig,
@@ -84,8 +92,7 @@ def train_task_metric_stage(data: LatentTrajectories, states: np.ndarray, task_d
                             ) -> tuple[TemporalMetric, dict]:
     """Fit the task cost on level-1 states ``data.z`` with the task states ``states (N, S)`` of the same frames."""
     torch.manual_seed(seed + 3)
-    model = TemporalMetric(MetricConfig(latent_dim=data.z.shape[1], dim=cfg.dim, hidden=cfg.hidden,
-                                        layers=cfg.layers))
+    model = TemporalMetric(cfg.model_config(data.z.shape[1]))
     frames = train_frames(data)
     model.fit_input(data.z[frames])
     near = near_pairs(data, cfg.near_steps)
@@ -104,7 +111,7 @@ def train_shaping_stage(data: LatentTrajectories, shaping: np.ndarray, cfg: Task
                         callback: Callable[[int], None] | None = None) -> tuple[Shaping, dict]:
     """Fit the shaping head on level-1 states ``data.z (N, Dz)`` to the env's shaping ``(N,)`` of each frame."""
     torch.manual_seed(seed + 4)
-    model = Shaping(ShapingConfig(state_dim=data.z.shape[1], hidden=cfg.shaping_hidden))
+    model = Shaping(cfg.shaping_config(data.z.shape[1]))
     frames = train_frames(data)
     target = torch.as_tensor(np.asarray(shaping, np.float32))
     stage_cfg = replace(cfg, steps=cfg.shaping_steps)

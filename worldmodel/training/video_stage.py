@@ -33,12 +33,14 @@ from worldmodel.io.checkpoint import (
 )
 from worldmodel.io.tb import TensorBoardLogger
 from worldmodel.models.jepa import stats_to_floats
+from worldmodel.settings import setting
 from worldmodel.training.distributed import DistInfo, all_reduce_mean
 from worldmodel.training.guards import check_finite
 from worldmodel.training.schedules import Schedules
 from worldmodel.training.video_visuals import log_feature_pca, log_masked_clip
 
 log = logging.getLogger(__name__)
+PRECISIONS = ("auto", "fp32", "bf16")
 
 
 @dataclass
@@ -54,7 +56,7 @@ class VideoStageConfig:
     ema_start: float = 0.996
     ema_end: float = 1.0
     grad_clip: float = 10.0
-    precision: str = "auto"  # auto | fp32 | bf16 (auto: bf16 on CUDA devices that support it)
+    precision: str = setting("auto", choices=PRECISIONS)  # auto: bf16 on CUDA devices that support it
     # torch.compile the model; null (auto): on CUDA, not on the CPU, where compiling the tiny model alone takes
     # over a minute. Each mask type keeps a fixed token count (worldmodel.models.masks), so every step has the same
     # shapes and it compiles once, with dynamic=False (TORCH_LOGS=recompiles would show any recompilation).
