@@ -1,9 +1,9 @@
 """Pretrain the world model: ``python -m experiments.pretrain [env=NAME] [model=NAME] [data=sim|videos|sim+videos] ...``
 
 Stages run in order: ``video`` (V-JEPA encoder), ``dynamics`` (level 1), ``hierarchy`` (level 2) and ``metric`` (the
-planning cost; see ``experiments.pretrain_levels``). The run directory holds ``tb/``,
-``checkpoints/``, ``encoder.safetensors``,
-``world_model.pt`` and ``summary.json``; it is printed at the end.
+planning cost; see ``experiments.pretrain_levels``). The run directory holds ``tb/`` (one folder per stage, so
+TensorBoard shows each as its own run), ``checkpoints/``, ``encoder.safetensors``, ``world_model.pt`` and
+``summary.json``; it is printed at the end.
 
 Multi-process: ``torchrun --nproc_per_node=N -m experiments.pretrain hydra.run.dir=DIR ...``
 (pass the run dir so every rank writes to the same place).

@@ -72,7 +72,7 @@ def run_latent_stages(cfg: DictConfig, out: Path, summary: dict) -> None:
     from worldmodel.evaluation.metric_eval import metric_of_steps
     from worldmodel.io.checkpoint import state_dict_hash
     from worldmodel.io.summary import write_summary
-    from worldmodel.io.tb import TensorBoardLogger
+    from worldmodel.io.tb import TensorBoardLogger, stage_log_dir
     from worldmodel.models.dynamics import DynamicsConfig, LatentDynamics
     from worldmodel.models.encoder import load_exported_encoder
     from worldmodel.models.high_level import HighLevel, HighLevelConfig
@@ -193,7 +193,7 @@ def run_latent_stages(cfg: DictConfig, out: Path, summary: dict) -> None:
         to_high = None if high_states is states else partial(to_space, space=high_space)
         table = horizon_table(states, dynamics, high, multiples=multiples, high_data=high_states, to_high=to_high)
         log.info("open-loop latent error vs horizon (held-out episodes):\n%s", format_table(table))
-        with TensorBoardLogger(out / "tb") as logger:
+        with TensorBoardLogger(stage_log_dir(out, "horizon")) as logger:
             logger.figure("horizon/error_vs_horizon", plot_horizon(table), 0)
             logger.text("horizon/table", "    " + format_table(table).replace("\n", "\n    "), 0)
     else:

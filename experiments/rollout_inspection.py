@@ -3,7 +3,8 @@
 Per episode ``i`` (tags ``episode_{i:03d}/...``; images only for the first ``tb.videos`` episodes):
 
 - ``video``: the observed frames beside the goal image (for ``hierarchical`` also the current subgoal,
-  shown as its nearest real frame), an animated GIF image summary (TensorBoard's IMAGES tab);
+  shown as its nearest real frame), each panel captioned (observation, subgoal, goal), an animated GIF
+  image summary (TensorBoard's IMAGES tab);
 - ``distance``: the true distance to the goal after each step (scalars, step = env step);
   ``latent_distance``: for world-model agents, ``world_model.distance(encode(frame), encode(goal))``;
 - ``cost/predicted`` and ``cost/realised`` (scalars) and the figure ``cost``, when the agent exposes
@@ -34,7 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from worldmodel.io.tb import TensorBoardLogger, side_by_side, tile
+from worldmodel.io.tb import TensorBoardLogger, caption, side_by_side, tile
 
 log = logging.getLogger("worldmodel.plan")
 ENCODE_BATCH = 128
@@ -168,16 +169,20 @@ class RolloutInspector:
         self._log_costs(prefix, diagnostics, distance, with_figure=i < self.cfg.tb.videos)
         if i >= self.cfg.tb.videos or frames is None:
             return
-        panels = [frames]
+        panels, names = [frames], ["observation"]
         subgoals = [d["subgoal"] for d in diagnostics if d.get("subgoal") is not None]
         if subgoals and self.world_model is not None and len(subgoals) == len(diagnostics):
             shown = self.bank().show(np.stack(subgoals), high=True)  # (T, H, W, 3): the subgoal at each step
             panels.append(np.concatenate([shown, shown[-1:]]))  # the last frame keeps the last subgoal
+            names.append("subgoal")
             distinct = [k for k in range(len(subgoals)) if k == 0 or not np.array_equal(subgoals[k], subgoals[k - 1])]
             log.image(f"{prefix}/subgoals", tile(shown[distinct[:16]], columns=8), 0)
         if result.goal_image is not None:
             panels.append(np.repeat(result.goal_image[None], len(frames), axis=0))
-        video = np.stack([side_by_side(*(p[t] for p in panels)) for t in range(len(frames))])
+            names.append("goal")
+        header = side_by_side(*(caption(name, panel.shape[2]) for panel, name in zip(panels, names)))
+        video = np.stack([np.concatenate([header, side_by_side(*(p[t] for p in panels))])
+                          for t in range(len(frames))])
         log.video(f"{prefix}/video", video, 0, fps=self.cfg.tb.fps)
         imagined = [d.get("imagined") for d in diagnostics]
         if imagined and all(x is not None for x in imagined) and self.world_model is not None:

@@ -24,7 +24,7 @@ from agents import EpisodeRecord, available_agents
 from experiments.plan import EpisodeJob, resolve_checkpoint, run_one, summarize
 from experiments.rollout_inspection import EpisodeResult, FrameBank, RolloutInspector
 from tests.model_configs import dynamics_config, high_level_config, latent_config
-from worldmodel.io.tb import read_event_images, read_event_scalars, read_event_tags
+from worldmodel.io.tb import CAPTION_HEIGHT, read_event_images, read_event_scalars, read_event_tags
 
 ROOT = Path(__file__).resolve().parents[1]
 HERE = "tests.test_plan_command"
@@ -102,7 +102,7 @@ def test_random_agent_run_writes_summary_video_and_scalars(tmp_path):
     tags = read_event_tags(tb)
     assert {"episode_000/video", "episode_001/video"} <= set(tags["images"])
     n_frames, (width, height) = gif_frames(read_event_images(tb, "episode_001/video")[0][1])
-    assert n_frames == 6 and (width, height) == (64 + 2 + 64, 64)  # reset + 5 steps; frame | goal
+    assert n_frames == 6 and (width, height) == (64 + 2 + 64, CAPTION_HEIGHT + 64)  # reset + 5 steps; frame | goal
     distance = read_event_scalars(tb, "episode_000/distance")
     assert [s for s, _ in distance] == list(range(6))
     assert distance[-1][1] == pytest.approx(summary["episodes"][0]["final_distance"], rel=1e-5)
@@ -272,7 +272,7 @@ def test_inspector_logs_latent_distance_costs_subgoals_and_imagined_frames(tmp_p
     assert calibration["realised_median"] == pytest.approx(latent[3], rel=1e-5)
     assert calibration["optimistic_fraction"] == 1.0  # every prediction below what was realised
     n_frames, size = gif_frames(read_event_images(tb, "episode_000/video")[0][1])
-    assert n_frames == 4 and size == (3 * 8 + 2 * 2, 8)  # frame | subgoal | goal
+    assert n_frames == 4 and size == (3 * 8 + 2 * 2, CAPTION_HEIGHT + 8)  # frame | subgoal | goal
     subgoals = np.asarray(Image.open(io.BytesIO(read_event_images(tb, "episode_000/subgoals")[0][1])))
     assert subgoals.shape[:2] == (8, 8 + 2 + 8)  # two distinct subgoals: nearest frames 100 and 200
     assert subgoals[0, 0, 0] == 100 and subgoals[0, -1, 0] == 200

@@ -45,7 +45,7 @@ def test_default_video_stage_writes_summary_tensorboard_checkpoint_and_encoder(t
     assert video["clips_per_s"] > 0 and 0 < video["mfu"] < 1
     assert video["target_feature_std"] > 0
     assert video["skipped_inputs"] == {}
-    tags = read_event_tags(run / "tb")
+    tags = read_event_tags(run / "tb" / "video")
     for tag in ("video/loss", "video/lr", "video/ema_momentum", "video/grad_norm", "video/clips_per_s"):
         assert tag in tags["scalars"], tag
     assert {"video/masked_clip", "video/feature_pca"} <= set(tags["images"])

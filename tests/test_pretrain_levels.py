@@ -49,6 +49,8 @@ def test_default_stages_write_world_model_and_encoder_reuse_trains_levels_only(t
     assert (wm.state_space, wm.high_space, wm.latent_dim, wm.high_latent_dim) == ("metric", "metric", 32, 32)
     assert wm.head.pool == 4 and wm.head.dim == 64
     wm.check_compatible(envs.make("pointmass_tworooms", image_size=32))
+    assert {"video", "metric", "task_metric", "dynamics", "hierarchy", "horizon"} <= {
+        p.name for p in (first / "tb").iterdir()}
 
     second = tmp_path / "second"
     missing = pretrain(second, tmp_path / "cache", "stages=[dynamics,hierarchy]", f"encoder={first}", check=False)

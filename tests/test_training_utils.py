@@ -25,7 +25,9 @@ from worldmodel.io.checkpoint import (
 )
 from worldmodel.io.summary import read_summary, write_summary
 from worldmodel.io.tb import (
+    CAPTION_HEIGHT,
     TensorBoardLogger,
+    caption,
     pca_rgb,
     read_event_images,
     read_event_scalars,
@@ -233,6 +235,24 @@ def test_pca_rgb_colours_features_by_principal_components():
     a, b = np.zeros((4, 3, 3), np.uint8), np.zeros((2, 5), np.uint8)
     assert side_by_side(a, b, gap=1).shape == (4, 9, 3)
     assert tile([a, a, a], columns=2, gap=0).shape == (8, 6, 3)
+
+
+def test_captions_are_dark_text_on_a_light_strip_and_label_each_row_of_the_mask_view():
+    from worldmodel.models.masks import DEFAULT_SPECS, MultiBlockMaskCollator
+    from worldmodel.training.video_visuals import LABEL_WIDTH, masked_clip_image
+
+    strip = caption("goal", 40)
+    assert strip.shape == (CAPTION_HEIGHT, 40, 3) and strip.dtype == np.uint8
+    assert strip.max() == 255 and strip.min() < 100  # the text is drawn
+    assert caption("a very long caption cut at the edge", 10).shape == (CAPTION_HEIGHT, 10, 3)
+    grid = (2, 4, 4)
+    collate = MultiBlockMaskCollator(grid, seed=0)
+    batch = collate([{"clip": torch.zeros(3, 4, 32, 32), "position": 0, "load_failures": 0}])
+    names = [spec.name for spec in DEFAULT_SPECS]
+    image = masked_clip_image(batch["clips"][0], [m[0] for m in batch["masks_pred"]], grid, names)
+    assert image.shape == ((1 + len(names)) * 32, LABEL_WIDTH + 4 * 32, 3)
+    labels = image[:, :LABEL_WIDTH]
+    assert all(labels[r * 32: (r + 1) * 32].min() < 100 for r in range(1 + len(names)))  # every row labelled
 
 
 # ---------------------------------------------------------------- distributed

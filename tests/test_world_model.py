@@ -15,6 +15,7 @@ from tests.model_configs import dynamics_config, high_level_config, latent_confi
 from worldmodel.data.latents import LatentTrajectories, cached_pooled
 from worldmodel.errors import IncompatibleCheckpointError
 from worldmodel.evaluation.horizon import format_table, horizon_table
+from worldmodel.io.tb import read_event_tags
 from worldmodel.models import VideoEncoder, get_preset
 from worldmodel.models.latent_head import EXACT_PCA_FEATURES, LatentHead
 from worldmodel.training.dynamics_stage import DynamicsStageConfig, train_dynamics_stage
@@ -143,6 +144,10 @@ def test_hierarchy_learns_k_step_jumps_and_horizon_table(tmp_path):
     assert [r["horizon"] for r in table["rows"]] == list(range(1, 17))
     assert all(("level2" in r) == (r["horizon"] % 4 == 0) for r in table["rows"])
     assert table["both_beat_no_change"], format_table(table)
+    # each stage is its own TensorBoard run
+    assert sorted(p.name for p in (tmp_path / "tb").iterdir()) == ["dynamics", "hierarchy"]
+    assert "hierarchy/loss" in read_event_tags(tmp_path / "tb" / "hierarchy")["scalars"]
+    assert not any(tag.startswith("dynamics/") for tag in read_event_tags(tmp_path / "tb" / "hierarchy")["scalars"])
 
 
 @pytest.mark.parametrize("stage", ["dynamics", "hierarchy"])

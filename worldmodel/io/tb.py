@@ -21,15 +21,26 @@ from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams as hparams_summary
 
 __all__ = [
+    "CAPTION_HEIGHT",
     "TensorBoardLogger",
+    "caption",
     "encode_gif",
     "pca_rgb",
     "read_event_images",
     "read_event_scalars",
     "read_event_tags",
     "side_by_side",
+    "stage_log_dir",
     "tile",
 ]
+
+CAPTION_HEIGHT = 12  # pixels of a caption strip: Pillow's default font is about 10 high
+
+
+def stage_log_dir(run_dir: str | os.PathLike, stage: str) -> Path:
+    """Where one stage of a run writes its events, ``run_dir/tb/<stage>``: TensorBoard shows each stage as its own
+    run (``tensorboard --logdir run_dir/tb``)."""
+    return Path(run_dir) / "tb" / stage
 
 
 def _numpy(x: Any) -> np.ndarray:
@@ -219,6 +230,15 @@ def side_by_side(*images: Any, gap: int = 2, fill: int = 255) -> np.ndarray:
             parts.append(np.full((height, gap, 3), fill, np.uint8))
         parts.append(im)
     return np.concatenate(parts, axis=1)
+
+
+def caption(text: str, width: int, height: int = CAPTION_HEIGHT, fill: int = 255) -> np.ndarray:
+    """``(height, width, 3)`` uint8: ``text`` in black at the top left of a ``fill`` strip (cut at the right edge)."""
+    from PIL import Image, ImageDraw
+
+    strip = Image.new("RGB", (width, height), (fill, fill, fill))
+    ImageDraw.Draw(strip).text((2, 0), text, fill=(0, 0, 0))
+    return np.asarray(strip)
 
 
 def tile(images: Sequence[Any] | np.ndarray, columns: int | None = None, gap: int = 2,

@@ -29,7 +29,7 @@ from worldmodel.io.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from worldmodel.io.tb import TensorBoardLogger
+from worldmodel.io.tb import TensorBoardLogger, stage_log_dir
 from worldmodel.models.dynamics import DynamicsConfig, LatentDynamics
 from worldmodel.training.guards import check_finite
 from worldmodel.training.schedules import warmup_cosine
@@ -111,7 +111,7 @@ def train_latent_model(name: str, model: nn.Module, loss_fn: LossFn, cfg: Latent
                  "rng": rng_state(), "losses": losses, "record": record}
         return save_checkpoint(ckpt_dir / f"step_{step:07d}.pt", state, keep=cfg.keep_checkpoints)
 
-    logger = TensorBoardLogger(run_dir / "tb")
+    logger = TensorBoardLogger(stage_log_dir(run_dir, name))
     step_times, stats, started = [], {}, time.perf_counter()
     model.train()
     progress = tqdm(range(start_step, cfg.steps), initial=start_step, total=cfg.steps, desc=name, dynamic_ncols=True,

@@ -31,8 +31,9 @@ from worldmodel.io.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from worldmodel.io.tb import TensorBoardLogger
+from worldmodel.io.tb import TensorBoardLogger, stage_log_dir
 from worldmodel.models.jepa import stats_to_floats
+from worldmodel.models.masks import MultiBlockMaskCollator
 from worldmodel.settings import setting
 from worldmodel.training.distributed import DistInfo, all_reduce_mean
 from worldmodel.training.guards import check_finite
@@ -106,7 +107,7 @@ def to_device(batch: dict, device: torch.device) -> dict:
 def train_video_stage(
     model: torch.nn.Module,
     dataset: torch.utils.data.Dataset,
-    collate,
+    collate: MultiBlockMaskCollator,
     cfg: VideoStageConfig,
     *,
     run_dir: Path,
@@ -152,7 +153,7 @@ def train_video_stage(
                          start_position=start_step * cfg.batch_size * dist.world_size, collate_fn=collate,
                          num_workers=num_workers, rank=dist.rank, world_size=dist.world_size,
                          pin_memory=device.type == "cuda")
-    logger = TensorBoardLogger(run_dir / "tb") if dist.is_main else None
+    logger = TensorBoardLogger(stage_log_dir(run_dir, "video")) if dist.is_main else None
     batches = iter(loader)
     step_times, data_times, stats, load_failures = [], [], {}, 0
     last_good = latest_checkpoint(ckpt_dir)
@@ -176,7 +177,7 @@ def train_video_stage(
         if logger and (step % cfg.image_every == 0 or step + 1 == cfg.steps):
             # Before the update, and only for weights that just gave a finite loss (finite features).
             check_finite(mean_loss, step, last_good)
-            log_masked_clip(logger, batch, model.encoder.grid, step)
+            log_masked_clip(logger, batch, model.encoder.grid, [spec.name for spec in collate.specs], step)
             log_feature_pca(logger, model, batch["clips"][:4], step)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

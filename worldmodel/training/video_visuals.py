@@ -1,13 +1,17 @@
-"""Pictures of what the video stage sees and learns, for TensorBoard."""
+"""Pictures of what the video stage sees and learns, for TensorBoard; each row is labelled on its left."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 from einops import rearrange, repeat
 
 from worldmodel.data.transforms import denormalize
-from worldmodel.io.tb import TensorBoardLogger, pca_rgb
+from worldmodel.io.tb import TensorBoardLogger, caption, pca_rgb
+
+LABEL_WIDTH = 64  # pixels of the label column: "short-range" fits
 
 
 def _clip_to_uint8(clip: torch.Tensor) -> np.ndarray:
@@ -21,9 +25,16 @@ def _film_strip(frames: np.ndarray) -> np.ndarray:
     return rearrange(frames, "t h w c -> h (t w) c")
 
 
-def masked_clip_image(clip: torch.Tensor, target_indices: list[torch.Tensor],
-                      grid: tuple[int, int, int]) -> np.ndarray:
-    """One row for the original clip, then one row per mask type with its target tokens greyed out.
+def labelled_rows(rows: Sequence[np.ndarray], labels: Sequence[str], width: int = LABEL_WIDTH) -> np.ndarray:
+    """(H_i, W, 3) rows stacked top to bottom, each with its label in a ``width``-pixel column on its left."""
+    return np.concatenate([np.concatenate([caption(label, width, row.shape[0]), row], axis=1)
+                           for row, label in zip(rows, labels, strict=True)], axis=0)
+
+
+def masked_clip_image(clip: torch.Tensor, target_indices: list[torch.Tensor], grid: tuple[int, int, int],
+                      names: Sequence[str]) -> np.ndarray:
+    """One row for the original clip, then one row per mask type (labelled with its name in ``names``) with its
+    target tokens greyed out.
 
     clip: (C, T, H, W); target_indices: per mask type, (Nt,) token indices of this clip.
     """
@@ -38,27 +49,30 @@ def masked_clip_image(clip: torch.Tensor, target_indices: list[torch.Tensor],
         masked = frames.copy()
         masked[hidden.numpy()] = 127
         rows.append(_film_strip(masked))
-    return np.concatenate(rows, axis=0)
+    return labelled_rows(rows, ["clip", *names])
 
 
-def log_masked_clip(logger: TensorBoardLogger, batch: dict, grid: tuple[int, int, int], step: int) -> None:
-    image = masked_clip_image(batch["clips"][0], [m[0] for m in batch["masks_pred"]], grid)
+def log_masked_clip(logger: TensorBoardLogger, batch: dict, grid: tuple[int, int, int], names: Sequence[str],
+                    step: int) -> None:
+    """The first clip of ``batch`` and its masks, one row per mask type (``names``, in the collator's order)."""
+    image = masked_clip_image(batch["clips"][0], [m[0] for m in batch["masks_pred"]], grid, names)
     logger.image("video/masked_clip", image, step)
 
 
 @torch.no_grad()
 def feature_pca_image(encoder: torch.nn.Module, clips: torch.Tensor) -> np.ndarray:
-    """Per clip, one row: its frames (one per tubelet) above the PCA of the patch features as RGB."""
+    """Per clip, two rows: its frames (one per tubelet), then the PCA of the patch features as RGB."""
     t, h, w = encoder.grid
     features = encoder(clips.float())  # (B, N, D)
-    rows = []
+    rows, labels = [], []
     for clip, tokens in zip(clips, features):
         frames = _clip_to_uint8(clip)[:: frames_per_token(clip, t)]
         colours = pca_rgb(rearrange(tokens.float().cpu(), "(t h w) d -> t h w d", t=t, h=h, w=w))
         scale = frames.shape[1] // h
         colours = colours.repeat(scale, axis=1).repeat(scale, axis=2)
-        rows.append(np.concatenate([_film_strip(frames), _film_strip(colours)], axis=0))
-    return np.concatenate(rows, axis=0)
+        rows += [_film_strip(frames), _film_strip(colours)]
+        labels += ["frames", "features"]
+    return labelled_rows(rows, labels)
 
 
 def frames_per_token(clip: torch.Tensor, temporal_tokens: int) -> int:
