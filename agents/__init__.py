@@ -1,5 +1,6 @@
 """Agents: the ``Agent`` protocol, the registry (ours + ``worldmodel.agents`` plug-ins + dotted paths),
-our agents and the fault-isolating episode loop.
+our agents and the fault-isolating episode loop (``agents.runner`` plays a run's episodes, also in worker
+processes).
 
     from agents import make_agent, run_episode
     agent = make_agent("oracle", env, horizon=12)

@@ -28,27 +28,17 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from agents.runner import EpisodeResult
 from worldmodel.io.tb import TensorBoardLogger, caption, side_by_side, tile
 
 log = logging.getLogger("worldmodel.plan")
 ENCODE_BATCH = 128
-
-
-@dataclass
-class EpisodeResult:
-    index: int
-    record: Any  # agents.EpisodeRecord
-    act_ms: list[float] = field(default_factory=list)  # wall time of each act call
-    goal_image: np.ndarray | None = None  # (H, W, 3) uint8
-    goal_proprio: np.ndarray | None = None  # (P,) for envs with proprioception
-    diagnostics: list[dict[str, Any]] = field(default_factory=list)  # agent.diagnostics after each act
 
 
 @torch.no_grad()
