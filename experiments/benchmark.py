@@ -132,27 +132,20 @@ def bench_pretrain(cfg: DictConfig) -> dict[str, Any]:
     }
 
 
-def _load_world_model(checkpoint: str | None, env, device: torch.device):
-    if checkpoint is None:
-        return None
-    from worldmodel.world_model import WorldModel
-
-    world_model = WorldModel.load(checkpoint, device)
-    world_model.check_compatible(env)
-    return world_model
-
-
 def bench_agents(cfg: DictConfig) -> dict[str, dict[str, Any]]:
     """Per env and agent: episodes through the fault-isolating loop; success, distance and ms per action."""
     import envs
     from agents import make_agent, run_episode
+    from agents.runner import load_world_model
 
     device = resolve_device(cfg.device)  # where the world model and the latent agents' plans live
     results: dict[str, dict[str, Any]] = {}
     for env_name in cfg.agents.envs:
         checkpoint = cfg.checkpoint if cfg.checkpoint is not None else _newest_checkpoint(env_name)
         needs_model = any(name in WORLD_MODEL_AGENTS for name in cfg.agents.names)
-        world_model = _load_world_model(checkpoint, envs.make(env_name), device) if needs_model else None
+        world_model = None
+        if needs_model and checkpoint is not None:
+            world_model = load_world_model(checkpoint, str(device), envs.make(env_name))
         for agent_name in cfg.agents.names:
             if agent_name in WORLD_MODEL_AGENTS and world_model is None:
                 log.info("skipping %s on %s: no checkpoint (pass checkpoint=RUN_DIR)", agent_name, env_name)
