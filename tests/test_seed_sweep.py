@@ -1,0 +1,41 @@
+"""The seed sweep's table: means and spreads over pretraining seeds, episodes paired across seeds."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from experiments.seed_sweep import format_table, main, plan_dir, sweep_table
+
+
+def _write_plan(out: Path, seed: int, agent: str, successes: list[bool], ms: float) -> None:
+    run = plan_dir(out, "reacher", seed, agent)
+    run.mkdir(parents=True)
+    episodes = [{"seed": i, "success": s, "steps": 10 + i} for i, s in enumerate(successes)]
+    run.joinpath("summary.json").write_text(json.dumps({
+        "success_rate": sum(successes) / len(successes), "ms_per_step": ms, "mean_final_distance": 0.1,
+        "episodes": episodes}))
+
+
+def test_table_pools_episodes_over_seeds(tmp_path):
+    # hierarchical solves 4 of 4 per seed, mpc 2 of 4 (seed 1) and 3 of 4 (seed 2)
+    _write_plan(tmp_path, 1, "hierarchical", [True] * 4, ms=20.0)
+    _write_plan(tmp_path, 2, "hierarchical", [True] * 4, ms=30.0)
+    _write_plan(tmp_path, 1, "mpc", [True, False, True, False], ms=10.0)
+    _write_plan(tmp_path, 2, "mpc", [True, True, True, False], ms=12.0)
+    table = sweep_table("reacher", [1, 2], ["mpc", "hierarchical"], tmp_path)
+    assert table["agents"]["mpc"]["success_mean"] == pytest.approx(0.625)
+    assert table["agents"]["mpc"]["success_std"] == pytest.approx(0.125)
+    assert table["agents"]["hierarchical"]["ms_per_step_median"] == pytest.approx(25.0)
+    (comparison,) = table["comparisons"]
+    assert (comparison["episodes"], comparison["only_a"], comparison["only_b"]) == (8, 3, 0)
+    assert comparison["p_value"] == pytest.approx(0.25)
+    text = format_table(table)
+    assert "| mpc | 62% ± 12% | 50%, 75% |" in text and "McNemar p = 0.25" in text
+
+
+def test_table_only_without_runs_is_one_line_error(tmp_path, capsys):
+    assert main(["--env", "reacher", "--out", str(tmp_path), "--table-only"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
