@@ -60,7 +60,7 @@ class PushTGoalEnv(gym.Env):
     frame_skip: ClassVar[int] = 10  # pymunk steps per env step (gym-pusht: 0.01 s each, 10 env steps/s)
     success_threshold: ClassVar[float] = 3.0 / HALF_PX
     proprio_dim: ClassVar[int] = 4
-    proprio_bound: ClassVar[float] = 20.0  # units and units per second (a full action: about 1 unit/s)
+    proprio_bound: ClassVar[float] = 20.0  # units and units per second (a full action: about 0.7 units/s)
     object_position: ClassVar[slice] = BLOCK
     object_angle: ClassVar[slice] = ROTATION
     state_dim: ClassVar[int] = STATE_DIM
