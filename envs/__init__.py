@@ -1,8 +1,9 @@
-"""Goal-conditioned MuJoCo environments from pixels, registered with gymnasium under ``worldmodel/``.
+"""Goal-conditioned environments from pixels (MuJoCo, and Push-T), registered with gymnasium under ``worldmodel/``.
 
 ``make(name)`` takes a Hydra name (``pointmass_open``, ``pointmass_tworooms``, ``pointmass_maze``,
-``pointmass_serpentine``, ``reacher``, ``pusher``) and returns ``gym.make`` of its id (with the ``TimeLimit``
-of the registration).
+``pointmass_serpentine``, ``reacher``, ``pusher``, ``pusht``) and returns ``gym.make`` of its id (with the
+``TimeLimit`` of the registration). ``pusht`` wraps the optional package ``gym-pusht`` (``envs.pusht``): without
+it, making it raises a one-line ``PushTUnavailableError`` with the install command.
 
 Plug-ins: a third-party package declares an entry point in the group ``worldmodel.envs``::
 
@@ -39,6 +40,7 @@ ENV_IDS: dict[str, str] = {
     "pointmass_serpentine": "worldmodel/PointMassSerpentine-v0",
     "reacher": "worldmodel/Reacher-v0",
     "pusher": "worldmodel/Pusher-v0",
+    "pusht": "worldmodel/PushT-v0",
 }
 
 _REGISTRATIONS: dict[str, tuple[str, int, dict[str, Any]]] = {
@@ -48,6 +50,7 @@ _REGISTRATIONS: dict[str, tuple[str, int, dict[str, Any]]] = {
     "worldmodel/PointMassSerpentine-v0": ("envs.pointmass:PointMassEnv", 400, {"layout": "serpentine"}),
     "worldmodel/Reacher-v0": ("envs.reacher:ReacherEnv", 100, {}),
     "worldmodel/Pusher-v0": ("envs.pusher:PusherEnv", 200, {}),
+    "worldmodel/PushT-v0": ("envs.pusht:PushTGoalEnv", 300, {}),  # gym-pusht's own time limit
 }
 
 

@@ -1,9 +1,12 @@
 """Seeded exploration data: rendered episodes of the exploration policies, cached on disk.
 
 The policies (``envs.exploration_policies``): Ornstein-Uhlenbeck noise for the point mass and the reacher, a
-noisy scripted pusher for ``pusher``. For envs with a manipulated object the metadata's ``exploration`` record
-says how often the object moves (the fraction of transitions where it moves more than ``MOVING`` metres) and
-how much of the arena it visits (the fraction of ``COVERAGE_CELL`` cells of ``[-1, 1]^2`` it enters).
+noisy scripted pusher for ``pusher`` and for ``pusht``. For envs with a manipulated object the metadata's
+``exploration`` record says how often the object moves (the fraction of transitions where it moves more than
+``MOVING`` metres, or units for ``pusht``: 1.3 px) and how much of the arena it visits (the fraction of
+``COVERAGE_CELL`` cells of ``[-1, 1]^2`` it enters); for an object whose angle the task state holds as (cos, sin)
+(``object_angle``: Push-T's T), also how often it turns (by more than ``TURNING`` radians per step) and the
+fraction of ``ANGLE_BINS`` angle bins it visits.
 
 ``collect_trajectories`` renders ``episodes`` episodes of ``steps`` actions (``steps + 1`` frames each;
 success does not end an episode, an unstable simulator does) and caches the result under
@@ -37,10 +40,14 @@ log = logging.getLogger(__name__)
 DATA_VERSION = 2  # bump when the policy or the episode layout changes: old caches are then ignored
 MOVING = 0.005  # metres per env step above which the object counts as moving
 COVERAGE_CELL = 0.1  # metres
+TURNING = 0.01  # radians per env step above which the object counts as turning
+ANGLE_BINS = 36  # 10 degrees each
 
 
-def exploration_record(states: np.ndarray, episode_starts: np.ndarray, object_position: slice | None) -> dict:
-    """How the data moves the env's object: moving fraction of transitions and arena coverage (or {})."""
+def exploration_record(states: np.ndarray, episode_starts: np.ndarray, object_position: slice | None,
+                       object_angle: slice | None = None) -> dict:
+    """How the data moves the env's object: moving fraction of transitions and arena coverage (or {}); with
+    ``object_angle`` (the task-state indices of its angle's cos and sin) also turning fraction and angle coverage."""
     if object_position is None:
         return {}
     position = states[:, object_position]
@@ -50,8 +57,17 @@ def exploration_record(states: np.ndarray, episode_starts: np.ndarray, object_po
     cells = int(round(2.0 / COVERAGE_CELL))
     index = np.clip(((position + 1.0) / COVERAGE_CELL).astype(int), 0, cells - 1)
     visited = len({(int(i), int(j)) for i, j in index})
-    return {"object_moving_fraction": float(np.mean(step > MOVING)), "moving_threshold_m": MOVING,
-            "object_coverage": visited / cells**2, "coverage_cell_m": COVERAGE_CELL}
+    record = {"object_moving_fraction": float(np.mean(step > MOVING)), "moving_threshold_m": MOVING,
+              "object_coverage": visited / cells**2, "coverage_cell_m": COVERAGE_CELL}
+    if object_angle is not None:
+        rotation = states[:, object_angle]
+        angle = np.arctan2(rotation[:, 1], rotation[:, 0])
+        turn = np.abs(np.angle(np.exp(1j * (angle[inside + 1] - angle[inside]))))
+        bins = np.clip(((angle + np.pi) / (2 * np.pi) * ANGLE_BINS).astype(int), 0, ANGLE_BINS - 1)
+        record |= {"object_turning_fraction": float(np.mean(turn > TURNING)), "turning_threshold_rad": TURNING,
+                   "object_moving_or_turning_fraction": float(np.mean((step > MOVING) | (turn > TURNING))),
+                   "object_angle_coverage": len(set(bins.tolist())) / ANGLE_BINS, "angle_bins": ANGLE_BINS}
+    return record
 
 
 def _render_episodes(env_name: str, episode_ids: range, steps: int, seed: int, image_size: int) -> dict[str, Any]:
@@ -82,6 +98,7 @@ def _render_episodes(env_name: str, episode_ids: range, steps: int, seed: int, i
     env_facts = {"action_dim": int(env.action_space.shape[0]), "state_dim": env.state_dim,
                  "proprio_dim": env.proprio_dim, "frame_skip": env.frame_skip, "dt": env.dt,
                  "success_threshold": env.success_threshold, "object_position": env.object_position,
+                 "object_angle": getattr(env, "object_angle", None),
                  "policy": type(exploration_policy(env, 0)).__name__}
     env.close()
     return {"frames": np.stack(frames), "actions": np.stack(actions).astype(np.float32),
@@ -131,7 +148,7 @@ def render_trajectories(
         "policy": facts["policy"],
         "data_version": DATA_VERSION,
         "failed_episodes": sum(part["failures"] for part in parts),
-        "exploration": exploration_record(states, starts, facts["object_position"]),
+        "exploration": exploration_record(states, starts, facts["object_position"], facts["object_angle"]),
     }
     return TrajectoryDataset(
         np.concatenate([part["frames"] for part in parts]),

@@ -8,14 +8,22 @@ cost) then learns how the pusher moves but not how the block does. In most episo
 block toward a sequence of random targets: it goes to the point behind the block (seen from the target),
 round the block when it is on the wrong side, then pushes along the line to the target; OU noise on top
 keeps the data varied (the "noisy expert" data of DINO-WM's Push-T). The other episodes are OU noise alone.
+
+``ScriptedTPusher`` (``envs.pusht_policy``): the same idea for ``pusht``, pushing the T through random points of
+its edge.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from envs.base import GoalEnv
 from envs.pusher import BLOCK, PUSHER, PusherEnv
+
+if TYPE_CHECKING:
+    from envs.pusht_policy import ScriptedTPusher
 
 
 class OrnsteinUhlenbeck:
@@ -96,8 +104,14 @@ class ScriptedPusher:
         return np.clip(action, -1.0, 1.0).astype(np.float32)
 
 
-def exploration_policy(env: GoalEnv, seed: int | list[int]) -> OrnsteinUhlenbeck | ScriptedPusher:
-    """The exploration policy for ``env``: the scripted pusher for ``pusher``, OU noise for the others."""
+def exploration_policy(env: GoalEnv, seed: int | list[int]) -> OrnsteinUhlenbeck | ScriptedPusher | ScriptedTPusher:
+    """The exploration policy for ``env``: the scripted pushers for ``pusher`` and ``pusht``, OU noise for the
+    others."""
+    from envs.pusht import PushTGoalEnv
+    from envs.pusht_policy import ScriptedTPusher  # imports this module's OrnsteinUhlenbeck: not at the top
+
     if isinstance(env, PusherEnv):
         return ScriptedPusher(seed, contact_gap=env.contact_gap)
+    if isinstance(env, PushTGoalEnv):
+        return ScriptedTPusher(seed, env.outline, env.agent_radius, env.action_scale)
     return OrnsteinUhlenbeck(env.action_space.shape[0], seed)
