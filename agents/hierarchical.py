@@ -68,7 +68,8 @@ class HierarchicalAgent(LatentAgentBase):
         high_cost: level 2's cost to the goal (None: ``cost``).
         empirical_codes: level 2 rolls out, for each code it samples, the nearest code of an action chunk seen in
             the data (``HighLevel.code_bank``): level 2 is then asked only about moves like those it learnt from,
-            and a plan cannot win on what level 2 gets wrong about moves it never saw.
+            and a plan cannot win on what level 2 gets wrong about moves it never saw. Off by default, so the
+            point-mass agent is the one measured there; the manipulation envs turn it on (``configs/env``).
         subgoal_cost: how level 1 measures its distance to the subgoal, ``metric`` | ``latent`` | ``body`` |
             ``task`` (None: ``default_subgoal_cost``).
         use_decoder: seed level 1 with the action chunk decoded from the first planned code.
@@ -83,7 +84,7 @@ class HierarchicalAgent(LatentAgentBase):
                  min_std: float = 0.05, temperature: float = 0.1, running_weight: float = 0.1,
                  high_running_weight: float = 1.0, goal_weight: float = 1.0, use_decoder: bool = True,
                  reach: float | None = None, subgoal_cost: str | None = None, high_cost: str | None = None,
-                 empirical_codes: bool = True,
+                 empirical_codes: bool = False,
                  cost: str | None = None, seed: int = 0, check_env: bool = True):
         super().__init__(env, world_model, seed, check_env, cost)
         self.high_distance = partial(world_model.high_distance, cost=self.cost if high_cost is None else high_cost)
