@@ -4,7 +4,8 @@ For each pretraining seed it runs the default ``python -m experiments.pretrain e
 ``DIR/ENV_sS``), then ``python -m experiments.plan`` for each agent on the same seeded episodes (into
 ``DIR/plan_ENV_sS_AGENT``), skipping every run whose ``summary.json`` is already there, so an interrupted
 sweep continues where it stopped. It prints, and writes to ``DIR/ENV_seed_sweep.json``, each agent's success
-rate per seed, their mean and standard deviation, median ms per action, the pretraining wall time, and paired
+rate per seed, their mean and standard deviation, median ms per action, the pretraining wall time, each planning
+cost's Spearman correlation with the true distance (``cost_correlation`` of the pretrain summaries) and paired
 comparisons (``worldmodel.evaluation.paired``) with episodes pooled over the seeds.
 """
 
@@ -75,11 +76,17 @@ def sweep_table(env: str, seeds: list[int], agents: list[str], out: Path) -> dic
     for agent in agents:
         found = {s: plan_dir(out, env, s, agent) / "summary.json" for s in seeds}
         runs[agent] = {s: json.loads(p.read_text()) for s, p in found.items() if p.is_file()}
-    table: dict[str, Any] = {"env": env, "seeds": seeds, "agents": {}, "comparisons": [], "pretrain_wall_s": {}}
+    table: dict[str, Any] = {"env": env, "seeds": seeds, "agents": {}, "comparisons": [], "pretrain_wall_s": {},
+                             "cost_spearman": {}}
     for seed in seeds:
         wall = pretrain_dir(out, env, seed) / "wall_seconds.json"
         if wall.is_file():
             table["pretrain_wall_s"][seed] = json.loads(wall.read_text())["pretrain_wall_s"]
+        summary = pretrain_dir(out, env, seed) / "summary.json"
+        correlations = json.loads(summary.read_text()).get("cost_correlation", {}) if summary.is_file() else {}
+        for truth, costs in correlations.items():
+            for cost, values in costs.items():
+                table["cost_spearman"].setdefault(f"{cost} vs {truth} distance", {})[seed] = values["spearman"]
     for agent, summaries in runs.items():
         if not summaries:
             continue
@@ -87,7 +94,7 @@ def sweep_table(env: str, seeds: list[int], agents: list[str], out: Path) -> dic
         table["agents"][agent] = {
             "success_per_seed": rates, "success_mean": mean(rates.values()), "success_std": pstdev(rates.values()),
             "episodes_per_seed": [len(s["episodes"]) for s in summaries.values()],
-            "ms_per_step_median": median(s["ms_per_step"] for s in summaries.values()),
+            "ms_per_step_median": median(s["ms_per_step"]["median"] for s in summaries.values()),
             "final_distance_mean": mean(s["mean_final_distance"] for s in summaries.values())}
     for a, b in COMPARISONS:
         shared = sorted(runs.get(a, {}).keys() & runs.get(b, {}).keys())
@@ -102,13 +109,16 @@ def format_table(table: dict[str, Any]) -> str:
     lines = [f"{table['env']}: success over pretraining seeds {table['seeds']} (mean ± std; per seed)",
              "| agent | success | per seed | ms/action (median) | final distance |", "| --- | --- | --- | --- | --- |"]
     for agent, row in table["agents"].items():
-        per_seed = ", ".join(f"{r:.0%}" for r in row["success_per_seed"].values())
+        per_seed = ", ".join(f"s{seed} {r:.0%}" for seed, r in row["success_per_seed"].items())
         lines.append(f"| {agent} | {row['success_mean']:.0%} ± {row['success_std']:.0%} | {per_seed} | "
                      f"{row['ms_per_step_median']:.1f} | {row['final_distance_mean']:.3f} |")
     for c in table["comparisons"]:
         lines.append(f"paired, {c['episodes']} episodes pooled over seeds {c['seeds']}: {c['a']} {c['success_a']:.0%} "
                      f"vs {c['b']} {c['success_b']:.0%}; only {c['a']} {c['only_a']}, only {c['b']} {c['only_b']}; "
                      f"exact McNemar p = {c['p_value']:.4g}")
+    for name, per_seed in table["cost_spearman"].items():
+        values = ", ".join(f"s{seed} {v:.3f}" for seed, v in per_seed.items())
+        lines.append(f"Spearman, {name} (held-out pairs), per seed: {values}")
     if table["pretrain_wall_s"]:
         walls = ", ".join(f"{w / 60:.1f}" for w in table["pretrain_wall_s"].values())
         lines.append(f"pretraining wall time per seed (min): {walls}")

@@ -15,7 +15,7 @@ def _write_plan(out: Path, seed: int, agent: str, successes: list[bool], ms: flo
     run.mkdir(parents=True)
     episodes = [{"seed": i, "success": s, "steps": 10 + i} for i, s in enumerate(successes)]
     run.joinpath("summary.json").write_text(json.dumps({
-        "success_rate": sum(successes) / len(successes), "ms_per_step": ms, "mean_final_distance": 0.1,
+        "success_rate": sum(successes) / len(successes), "ms_per_step": {"median": ms}, "mean_final_distance": 0.1,
         "episodes": episodes}))
 
 
@@ -25,7 +25,12 @@ def test_table_pools_episodes_over_seeds(tmp_path):
     _write_plan(tmp_path, 2, "hierarchical", [True] * 4, ms=30.0)
     _write_plan(tmp_path, 1, "mpc", [True, False, True, False], ms=10.0)
     _write_plan(tmp_path, 2, "mpc", [True, True, True, False], ms=12.0)
+    pretrain = tmp_path / "reacher_s1"
+    pretrain.mkdir()
+    pretrain.joinpath("summary.json").write_text(json.dumps(
+        {"cost_correlation": {"task": {"task": {"spearman": 0.99, "pearson": 0.98}}}}))
     table = sweep_table("reacher", [1, 2], ["mpc", "hierarchical"], tmp_path)
+    assert table["cost_spearman"] == {"task vs task distance": {1: 0.99}}
     assert table["agents"]["mpc"]["success_mean"] == pytest.approx(0.625)
     assert table["agents"]["mpc"]["success_std"] == pytest.approx(0.125)
     assert table["agents"]["hierarchical"]["ms_per_step_median"] == pytest.approx(25.0)
@@ -33,7 +38,7 @@ def test_table_pools_episodes_over_seeds(tmp_path):
     assert (comparison["episodes"], comparison["only_a"], comparison["only_b"]) == (8, 3, 0)
     assert comparison["p_value"] == pytest.approx(0.25)
     text = format_table(table)
-    assert "| mpc | 62% ± 12% | 50%, 75% |" in text and "McNemar p = 0.25" in text
+    assert "| mpc | 62% ± 12% | s1 50%, s2 75% |" in text and "McNemar p = 0.25" in text
 
 
 def test_table_only_without_runs_is_one_line_error(tmp_path, capsys):
