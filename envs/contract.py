@@ -2,7 +2,8 @@
 
 ``check_env_contract(env)`` resets the env, takes one step and returns one ``Piece`` per item below, each marked
 present or missing; ``require_env_contract(env)`` raises a one-line ``ValueError`` when a required piece is
-missing. ``python -m envs.contract NAME`` prints the list for an env (plug-ins included).
+missing, and ``check_named_env(name, image_size)`` does so for a registered env and logs what it lacks (the
+pretrain command runs it first). ``python -m envs.contract NAME`` prints the list for an env (plug-ins included).
 
 Required: pixel observations ``(S, S, 3) uint8`` (or a dict with them under ``pixels``), a 1-D ``Box`` action
 space, and ``info`` after ``reset`` and ``step`` holding ``goal_image`` (the observation's shape), ``distance``
@@ -12,6 +13,7 @@ what each one unlocks (and so what its absence costs).
 
 from __future__ import annotations
 
+import logging
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +21,8 @@ from typing import Any
 import numpy as np
 
 from worldmodel.observations import PIXELS, PROPRIO, pixel_shape, split_observation
+
+log = logging.getLogger(__name__)
 
 # name -> what the piece unlocks; the pipeline skips exactly that (with a logged reason) when it is missing
 OPTIONAL: dict[str, str] = {
@@ -143,6 +147,22 @@ def require_env_contract(env: Any, name: str) -> list[Piece]:
     if bad:
         raise ValueError(f"env {name!r} breaks the env contract: " + "; ".join(f"{p.name} ({p.note})" for p in bad)
                          + "; see docs/plugins.md, or `python -m envs.contract " + name + "`")
+    return pieces
+
+
+def check_named_env(name: str, image_size: int) -> list[Piece]:
+    """Make the env ``name`` and check its contract: a missing required piece raises (one line), each missing
+    optional piece is logged with what it would unlock."""
+    import envs
+
+    env = envs.make(name, image_size=image_size)
+    try:
+        pieces = require_env_contract(env, name)
+    finally:
+        env.close()
+    for piece in pieces:
+        if not piece.present:
+            log.info("env %s has no %s; it would give: %s", name, piece.name, piece.note)
     return pieces
 
 

@@ -211,6 +211,10 @@ def main(cfg: DictConfig) -> None:
         cfg = OmegaConf.merge(cfg, cfg.quick_overrides)
     check_settings(cfg, BenchmarkConfig)
     resolve_device(cfg.device)  # a bad device fails before any section runs
+    import envs
+
+    for name in {cfg.env, *cfg.render.envs, *cfg.agents.envs}:  # ours or a plug-in's; an unknown one fails here
+        envs.gym_id(name)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     out = run_dir()

@@ -66,6 +66,10 @@ def main(cfg: DictConfig) -> None:
     apply_env_settings(cfg)
     check_settings(cfg, PretrainConfig)
     state_spaces(cfg.latent.space, cfg.latent.high_space, cfg.env.planning_cost)  # fail before the video stage
+    if cfg.data.source != "videos" or any(stage in cfg.stages for stage in STAGES[1:]):  # these read the env
+        from envs.contract import check_named_env
+
+        check_named_env(cfg.env.name, cfg.env.image_size)
 
     dist = init_distributed(cfg.device)  # device=auto|cpu|cuda|cuda:N; a bad one fails here, in one line
     out = run_dir()
