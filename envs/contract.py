@@ -23,12 +23,14 @@ import numpy as np
 from worldmodel.observations import PIXELS, PROPRIO, pixel_shape, split_observation
 
 log = logging.getLogger(__name__)
+TASK_STATES = "info state, goal_state"
+TASK_DISTANCE = "task_distance(states, goal_state)"
 
 # name -> what the piece unlocks; the pipeline skips exactly that (with a logged reason) when it is missing
 OPTIONAL: dict[str, str] = {
-    "info state, goal_state": "task states stored with the exploration data (else 0-dim states), which the "
+    TASK_STATES: "task states stored with the exploration data (else 0-dim states), which the "
                               "uses of task_distance below read",
-    "task_distance(states, goal_state)": "the task stage (env.planning_cost=task) and the evaluation of the "
+    TASK_DISTANCE: "the task stage (env.planning_cost=task) and the evaluation of the "
                                          "planning costs against the true distance in pretrain",
     "get_sim_state, set_sim_state, simulate": "agent=oracle (with task_distance) and plan goal_steps= "
                                               "(with reset(options={'start', 'goal'}))",
@@ -96,8 +98,8 @@ def _optional(env: Any, info: dict[str, Any]) -> list[Piece]:
     unwrapped = env.unwrapped
     spaces = getattr(env.observation_space, "spaces", None)
     present = {
-        "info state, goal_state": "state" in info and "goal_state" in info,
-        "task_distance(states, goal_state)": _methods(unwrapped, "task_distance"),
+        TASK_STATES: "state" in info and "goal_state" in info,
+        TASK_DISTANCE: _methods(unwrapped, "task_distance"),
         "get_sim_state, set_sim_state, simulate": _methods(unwrapped, "get_sim_state", "set_sim_state", "simulate"),
         "proprio observation and info goal_proprio": isinstance(spaces, dict) and PROPRIO in spaces
                                                      and "goal_proprio" in info,

@@ -67,9 +67,13 @@ def main(cfg: DictConfig) -> None:
     check_settings(cfg, PretrainConfig)
     state_spaces(cfg.latent.space, cfg.latent.high_space, cfg.env.planning_cost)  # fail before the video stage
     if cfg.data.source != "videos" or any(stage in cfg.stages for stage in STAGES[1:]):  # these read the env
-        from envs.contract import check_named_env
+        from envs.contract import TASK_DISTANCE, TASK_STATES, check_named_env
 
-        check_named_env(cfg.env.name, cfg.env.image_size)
+        pieces = {piece.name: piece.present for piece in check_named_env(cfg.env.name, cfg.env.image_size)}
+        if cfg.env.planning_cost == "task" and not (pieces[TASK_DISTANCE] and pieces[TASK_STATES]):
+            raise ValueError(f"env.planning_cost=task needs an env with {TASK_DISTANCE} and {TASK_STATES}; env "
+                             f"{cfg.env.name} lacks one (python -m envs.contract {cfg.env.name}): use "
+                             "env.planning_cost=metric")
 
     dist = init_distributed(cfg.device)  # device=auto|cpu|cuda|cuda:N; a bad one fails here, in one line
     out = run_dir()

@@ -112,7 +112,12 @@ def test_plugin_env_pretrains_through_every_stage_and_world_model_agents_plan_in
         assert all(e["steps"] == 3 or e["success"] for e in plan_summary["episodes"])
 
 
-def test_pretrain_names_the_known_envs_plugins_included_for_an_unknown_one(site, tmp_path):
+def test_pretrain_errors_on_plugin_envs_are_one_line(site, tmp_path):
     result = command(site, "pretrain", tmp_path / "run", "env=dott")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.startswith("error: unknown env 'dott'; choose one of: dot, pointmass_maze,")
+    result = command(site, "pretrain", tmp_path / "task", "env=dot", "env.planning_cost=task")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == (
+        "error: env.planning_cost=task needs an env with task_distance(states, goal_state) and info state, "
+        "goal_state; env dot lacks one (python -m envs.contract dot): use env.planning_cost=metric")
