@@ -1,4 +1,5 @@
-"""``env=NAME`` for every registered env, ours or a plug-in's: the one mechanism ``pretrain`` and ``plan`` share.
+"""``env=NAME`` for every registered env, ours or a plug-in's: the one mechanism ``pretrain``, ``plan`` and
+``benchmark`` share.
 
 An env with ``configs/env/NAME.yaml`` is selected by it. Any other registered env (``envs.ENV_IDS`` after the
 ``worldmodel.envs`` plug-ins are loaded) becomes a config-group option holding only its name, so it gets the

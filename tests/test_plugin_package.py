@@ -121,3 +121,12 @@ def test_pretrain_errors_on_plugin_envs_are_one_line(site, tmp_path):
     assert result.stderr.strip() == (
         "error: env.planning_cost=task needs an env with task_distance(states, goal_state) and info state, "
         "goal_state; env dot lacks one (python -m envs.contract dot): use env.planning_cost=metric")
+
+
+def test_benchmark_times_a_plugin_env(site, tmp_path):
+    run = tmp_path / "run"
+    result = command(site, "benchmark", run, "sections=[render]", "env=dot", "render.envs=[dot]", "render.steps=5",
+                     "render.exploration_episodes=2", "render.exploration_workers=[2]", f"cache_dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = json.loads((run / "benchmark.json").read_text())
+    assert results["render"]["dot"] > 0 and results["exploration"]["workers=2"] > 0
