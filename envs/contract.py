@@ -32,8 +32,8 @@ OPTIONAL: dict[str, str] = {
                               "uses of task_distance below read",
     TASK_DISTANCE: "the task stage (env.planning_cost=task) and the evaluation of the "
                                          "planning costs against the true distance in pretrain",
-    "get_sim_state, set_sim_state, simulate": "agent=oracle (with task_distance) and plan goal_steps= "
-                                              "(with reset(options={'start', 'goal'}))",
+    "get_sim_state, simulate": "agent=oracle (with task_distance) and, get_sim_state with "
+                               "reset(options={'start', 'goal'}), plan goal_steps=",
     "proprio observation and info goal_proprio": "proprioception: the world model reads the body state "
                                                  "besides the pixels",
     "is_free(position, margin=)": "geodesic distances in pretrain's cost evaluation (position = state[:2])",
@@ -100,7 +100,7 @@ def _optional(env: Any, info: dict[str, Any]) -> list[Piece]:
     present = {
         TASK_STATES: "state" in info and "goal_state" in info,
         TASK_DISTANCE: _methods(unwrapped, "task_distance"),
-        "get_sim_state, set_sim_state, simulate": _methods(unwrapped, "get_sim_state", "set_sim_state", "simulate"),
+        "get_sim_state, simulate": _methods(unwrapped, "get_sim_state", "simulate"),
         "proprio observation and info goal_proprio": isinstance(spaces, dict) and PROPRIO in spaces
                                                      and "goal_proprio" in info,
         "is_free(position, margin=)": _methods(unwrapped, "is_free"),
