@@ -18,6 +18,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 
 from worldmodel.observations import PIXELS, PROPRIO, pixel_shape, split_observation
@@ -69,12 +70,20 @@ def _pixel_dtype(observation_space: Any) -> Any:
     return getattr(space, "dtype", None)
 
 
-def _required(env: Any) -> list[Piece]:
+def _holds(check: Any, value: Any) -> bool:
+    try:
+        return bool(check(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _required(env: Any) -> tuple[list[Piece], dict[str, Any]]:
+    """The required pieces, and the ``info`` of a reset (empty when reset or step raised)."""
     shape = pixel_shape(env.observation_space)
     square_rgb = len(shape) == 3 and shape[0] == shape[1] and shape[2] == 3
     pixels_ok = square_rgb and _pixel_dtype(env.observation_space) == np.uint8
     action = env.action_space
-    action_ok = type(action).__name__ == "Box" and len(getattr(action, "shape", ())) == 1
+    action_ok = isinstance(action, gym.spaces.Box) and len(action.shape) == 1
     pieces = [Piece("pixel observation (S, S, 3) uint8", True, pixels_ok,
                     f"observation space is {env.observation_space}"),
               Piece("1-D Box action space", True, action_ok, f"action space is {action}")]
@@ -83,15 +92,15 @@ def _required(env: Any) -> list[Piece]:
         _, _, _, _, step_info = env.step(action.sample())
     except Exception as exc:  # noqa: BLE001 - reported as a missing piece, not raised
         reason = " ".join(f"{type(exc).__name__}: {exc}".split())
-        return pieces + [Piece("reset(seed=) and step(action)", True, False, f"raised {reason}")]
+        return pieces + [Piece("reset(seed=) and step(action)", True, False, f"raised {reason}")], {}
     infos = {"reset": reset_info, "step": step_info}
     pixels = split_observation(observation)[0]
     for key, check in (("goal_image", lambda v: np.shape(v) == np.shape(pixels)),
                        ("distance", lambda v: np.ndim(v) == 0 and np.isfinite(float(v))),
                        ("is_success", lambda v: isinstance(v, (bool, np.bool_)))):
-        bad = [when for when, info in infos.items() if key not in info or not check(info[key])]
+        bad = [when for when, info in infos.items() if key not in info or not _holds(check, info[key])]
         pieces.append(Piece(f"info {key}", True, not bad, f"absent or malformed after {' and '.join(bad)}"))
-    return pieces
+    return pieces, reset_info
 
 
 def _optional(env: Any, info: dict[str, Any]) -> list[Piece]:
@@ -118,10 +127,7 @@ def check_env_contract(env: Any) -> list[Piece]:
 
     Resets the env (``seed=0``) and takes one random step.
     """
-    required = _required(env)
-    info: dict[str, Any] = {}
-    if all(p.present for p in required):
-        info = env.reset(seed=0)[1]
+    required, info = _required(env)
     return required + _optional(env, info)
 
 
