@@ -98,7 +98,6 @@ def process_state(job: EpisodeJob) -> _Process:
     if _PROCESS is None or _PROCESS.job != job:
         import envs
 
-        envs.load_plugins()
         env = envs.make(job.env, image_size=job.image_size)
         world_model = load_world_model(job.checkpoint, job.device, env) if job.checkpoint else None
         try:

@@ -13,7 +13,10 @@ Plug-ins: a third-party package declares an entry point in the group ``worldmode
 ``load_plugins()`` loads and calls each such callable (no arguments). The callable registers its envs
 with ``gymnasium.register(...)`` and makes them known by name in one of two ways: it calls
 ``envs.register_env(name, gym_id)`` for each, or it returns a ``dict[name, gym_id]``. Either way
-``make(name)`` then works for them.
+``make(name)`` then works for them. ``make`` and ``gym_id`` load the plug-ins themselves when a name is not
+known yet, so a spawned worker process finds a plug-in env without further setup.
+
+What an env must offer, and what each optional piece unlocks: ``envs.contract`` (``check_env_contract``).
 """
 
 from __future__ import annotations
@@ -86,13 +89,26 @@ def load_plugins() -> list[str]:
     return loaded
 
 
+def gym_id(name: str) -> str:
+    """The gymnasium id of the env known as ``name``, loading the plug-ins first when ``name`` is not known yet."""
+    if name not in ENV_IDS:
+        load_plugins()
+    if name not in ENV_IDS:
+        raise ValueError(f"unknown env {name!r}; choose one of: {', '.join(sorted(ENV_IDS))} "
+                         f"(or install a package with a {PLUGIN_GROUP!r} entry point)")
+    return ENV_IDS[name]
+
+
+def is_builtin(name: str) -> bool:
+    """Whether ``name`` is one of this repository's envs (not a plug-in's)."""
+    return ENV_IDS.get(name) in _REGISTRATIONS
+
+
 def make(name: str, **kwargs: Any) -> gym.Env:
     """``gym.make`` the env known as ``name`` (kwargs go to the env, e.g. ``image_size=64``)."""
-    if name not in ENV_IDS:
-        raise ValueError(f"unknown env {name!r}; choose one of: {', '.join(sorted(ENV_IDS))}")
-    return gym.make(ENV_IDS[name], **kwargs)
+    return gym.make(gym_id(name), **kwargs)
 
 
 _register_builtin()
 
-__all__ = ["ENV_IDS", "PLUGIN_GROUP", "load_plugins", "make", "register_env"]
+__all__ = ["ENV_IDS", "PLUGIN_GROUP", "gym_id", "is_builtin", "load_plugins", "make", "register_env"]

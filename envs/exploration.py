@@ -10,8 +10,12 @@ fraction of ``ANGLE_BINS`` angle bins it visits.
 
 ``collect_trajectories`` renders ``episodes`` episodes of ``steps`` actions (``steps + 1`` frames each;
 success does not end an episode, an unstable simulator does) and caches the result under
-``cache_dir/<env>-<hash>``, the hash covering every argument and the data version, so the same
-request loads from disk instead of re-rendering. ``cache_dir=None`` means ``$WORLDMODEL_CACHE/trajectories``
+``cache_dir/<env>-<hash>``, the hash covering every argument, the data version and, for a plug-in env, its code
+(``envs.cache_identity``), so the same request loads from disk instead of re-rendering. It needs only the
+required part of the env contract (``envs.contract``): an env without ``info["state"]`` yields 0-dim states,
+and facts it does not state (``state_dim``, ``frame_skip``, ``dt``, ``success_threshold``) are taken from the
+data and ``metadata["render_fps"]``, or recorded as null. Actions in ``[-1, 1]`` are scaled to the env's box.
+``cache_dir=None`` means ``$WORLDMODEL_CACHE/trajectories``
 (default ``~/.cache/worldmodel/trajectories``).
 """
 
@@ -30,10 +34,10 @@ from typing import Any
 import numpy as np
 
 import envs
-from envs.base import GoalEnv
+from envs.cache_identity import env_identity
 from envs.exploration_policies import exploration_policy
 from worldmodel.data.trajectories import TrajectoryDataset, TrajectoryFormatError
-from worldmodel.observations import split_observation
+from worldmodel.observations import proprio_dim, split_observation
 
 log = logging.getLogger(__name__)
 
@@ -70,17 +74,41 @@ def exploration_record(states: np.ndarray, episode_starts: np.ndarray, object_po
     return record
 
 
+def _task_state(info: dict[str, Any]) -> np.ndarray:
+    """``info["state"]``, or a 0-dim state for an env without one."""
+    return info["state"] if "state" in info else np.zeros(0, np.float32)
+
+
+def _to_box(action: np.ndarray, space: Any) -> np.ndarray:
+    """A policy action in ``[-1, 1]^A`` mapped onto the env's action box (unchanged for ``[-1, 1]`` boxes)."""
+    if np.all(space.low == -1.0) and np.all(space.high == 1.0):
+        return action
+    return (space.low + (action + 1.0) / 2.0 * (space.high - space.low)).astype(space.dtype)
+
+
+def env_facts(env: Any, state_dim: int) -> dict[str, Any]:
+    """What the exploration metadata records about ``env`` (unwrapped), with fallbacks for what it does not say."""
+    fps = env.metadata.get("render_fps")
+    return {"action_dim": int(env.action_space.shape[0]), "state_dim": getattr(env, "state_dim", state_dim),
+            "proprio_dim": getattr(env, "proprio_dim", proprio_dim(env.observation_space)),
+            "frame_skip": getattr(env, "frame_skip", None), "dt": getattr(env, "dt", 1.0 / fps if fps else None),
+            "success_threshold": getattr(env, "success_threshold", None),
+            "object_position": getattr(env, "object_position", None),
+            "object_angle": getattr(env, "object_angle", None),
+            "policy": type(exploration_policy(env, 0)).__name__}
+
+
 def _render_episodes(env_name: str, episode_ids: range, steps: int, seed: int, image_size: int) -> dict[str, Any]:
     """Frames, actions, states and lengths of the exploration episodes ``episode_ids`` (one process)."""
-    env: GoalEnv = envs.make(env_name, image_size=image_size).unwrapped  # no TimeLimit: episodes run `steps`
+    env = envs.make(env_name, image_size=image_size).unwrapped  # no TimeLimit: episodes run `steps`
     frames, proprio, actions, states, lengths, failures = [], [], [], [], [], 0
     for e in episode_ids:
         episode_seed = int(np.random.SeedSequence([seed, e]).generate_state(1)[0])
         obs, info = env.reset(seed=episode_seed)
         policy = exploration_policy(env, [seed, e])
-        ep_obs, ep_actions, ep_states = [split_observation(obs)], [], [info["state"]]
+        ep_obs, ep_actions, ep_states = [split_observation(obs)], [], [_task_state(info)]
         for _ in range(steps):
-            action = policy.act(info["state"])
+            action = _to_box(policy.act(_task_state(info)), env.action_space)
             obs, _, _, _, info = env.step(action)
             if "failure" in info:  # the sim was reset: keep the episode up to here
                 failures += 1
@@ -88,23 +116,19 @@ def _render_episodes(env_name: str, episode_ids: range, steps: int, seed: int, i
                 break
             ep_obs.append(split_observation(obs))
             ep_actions.append(action)
-            ep_states.append(info["state"])
+            ep_states.append(_task_state(info))
         ep_actions.append(np.zeros(env.action_space.shape, np.float32))  # no action after the last frame
         frames += [pixels for pixels, _ in ep_obs]
         proprio += [body for _, body in ep_obs]
         actions += ep_actions
         states += ep_states
         lengths.append(len(ep_obs))
-    env_facts = {"action_dim": int(env.action_space.shape[0]), "state_dim": env.state_dim,
-                 "proprio_dim": env.proprio_dim, "frame_skip": env.frame_skip, "dt": env.dt,
-                 "success_threshold": env.success_threshold, "object_position": env.object_position,
-                 "object_angle": getattr(env, "object_angle", None),
-                 "policy": type(exploration_policy(env, 0)).__name__}
+    facts = env_facts(env, len(states[0]))
     env.close()
     return {"frames": np.stack(frames), "actions": np.stack(actions).astype(np.float32),
             "states": np.stack(states).astype(np.float32), "lengths": lengths, "failures": failures,
-            "proprio": np.stack(proprio).astype(np.float32) if env_facts["proprio_dim"] else None,
-            "env": env_facts}
+            "proprio": np.stack(proprio).astype(np.float32) if facts["proprio_dim"] else None,
+            "env": facts}
 
 
 def render_trajectories(
@@ -175,6 +199,9 @@ def cache_path(
         "image_size": image_size,
         "data_version": DATA_VERSION,
     }
+    identity = env_identity(env_name)
+    if identity is not None:  # our envs: DATA_VERSION alone, so their keys stay those of earlier renders
+        request["env_code"] = identity
     key = hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()[:16]
     return Path(cache_dir if cache_dir is not None else default_cache_dir()) / f"{env_name}-{key}"
 
@@ -192,8 +219,7 @@ def collect_trajectories(
 
     ``workers``: processes that render a cache miss (the result does not depend on it).
     """
-    if env_name not in envs.ENV_IDS:
-        raise ValueError(f"unknown env {env_name!r}; choose one of: {', '.join(sorted(envs.ENV_IDS))}")
+    envs.gym_id(env_name)  # an unknown name fails here, in one line
     path = cache_path(env_name, episodes, steps, seed, image_size, cache_dir)
     if path.is_dir():
         try:

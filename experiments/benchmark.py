@@ -1,4 +1,4 @@
-"""Measure the whole system in one run: ``python -m experiments.benchmark [quick=true] [checkpoint=RUN_DIR]``.
+"""Measure the whole system in one run: ``python -m experiments.benchmark [quick=true] [env=NAME] [checkpoint=DIR]``.
 
 ``sections=[render,pretrain]`` picks sections; the pretrain and agents sections run on ``device=auto`` (CUDA when
 available; ``cpu``, ``cuda`` or ``cuda:N`` to choose), the pretrain step in bf16 autocast on GPUs that have it
@@ -23,13 +23,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-import hydra
 import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
 from experiments.benchmark_config import BenchmarkConfig, register_benchmark_schema
-from experiments.common import check_settings, newest_run, run_dir, user_errors_as_one_line
+from experiments.common import check_settings, hydra_cli, newest_run, run_dir
+from experiments.env_option import register_env_option
 from worldmodel.devices import resolve_device
 
 log = logging.getLogger("worldmodel.benchmark")
@@ -62,7 +62,7 @@ def _video_batch_source(cfg: DictConfig, model_cfg):
     from envs.exploration import collect_trajectories
     from worldmodel.data.sim_clips import SimClipDataset
 
-    trajectories = collect_trajectories(cfg.env, episodes=cfg.loader.episodes, steps=64, seed=0,
+    trajectories = collect_trajectories(cfg.env.name, episodes=cfg.loader.episodes, steps=64, seed=0,
                                         image_size=model_cfg.image_size,
                                         cache_dir=Path(cfg.cache_dir) / "trajectories")
     return SimClipDataset(trajectories.frames, trajectories.episode_starts, frames=model_cfg.frames,
@@ -183,7 +183,7 @@ def print_tables(results: dict[str, Any]) -> None:
         print("\nrender (frames/s, env.step with rendering)")
         for name, fps in results["render"].items():
             print(f"  {name:<22} {fps:8.0f}")
-        print(f"exploration data ({results['config']['env']}, frames/s of render_trajectories)")
+        print(f"exploration data ({results['config']['env']['name']}, frames/s of render_trajectories)")
         for workers, fps in results["exploration"].items():
             print(f"  {workers:<22} {fps:8.0f}")
     if "pretrain" in results:
@@ -204,20 +204,22 @@ def print_tables(results: dict[str, Any]) -> None:
               f"{r['ms_per_step']:>10.1f} {r['failed_episodes']:>7d}")
 
 
-@hydra.main(version_base="1.3", config_path="../configs", config_name="benchmark")
-@user_errors_as_one_line
 def main(cfg: DictConfig) -> None:
     if cfg.quick:
         cfg = OmegaConf.merge(cfg, cfg.quick_overrides)
     check_settings(cfg, BenchmarkConfig)
     resolve_device(cfg.device)  # a bad device fails before any section runs
+    import envs
+
+    for name in {cfg.env.name, *cfg.render.envs, *cfg.agents.envs}:  # ours or a plug-in's; an unknown one fails here
+        envs.gym_id(name)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     out = run_dir()
     results = {"quick": bool(cfg.quick), "config": OmegaConf.to_container(cfg, resolve=True)}
     if "render" in cfg.sections:
         results["render"] = bench_render(list(cfg.render.envs), cfg.render.steps, cfg.render.image_size)
-        results["exploration"] = bench_exploration(cfg.env, cfg.render.exploration_episodes, cfg.render.image_size,
+        results["exploration"] = bench_exploration(cfg.env.name, cfg.render.exploration_episodes, cfg.render.image_size,
                                                    list(cfg.render.exploration_workers))
     if "pretrain" in cfg.sections:
         results["pretrain"] = bench_pretrain(cfg)
@@ -230,6 +232,10 @@ def main(cfg: DictConfig) -> None:
     print(f"\nrun directory: {out}")
 
 
-if __name__ == "__main__":
+def cli() -> None:
     register_benchmark_schema()
-    main()
+    hydra_cli("benchmark", main, register_env_option)
+
+
+if __name__ == "__main__":
+    cli()

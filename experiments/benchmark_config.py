@@ -1,5 +1,5 @@
 """Typed schema of ``python -m experiments.benchmark`` (registered as ``benchmark_schema``): every default lives
-here; ``configs/benchmark.yaml`` only selects the model preset. Typos fail before anything runs.
+here; ``configs/benchmark.yaml`` only selects the model preset and the env. Typos fail before anything runs.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
 
-from experiments.config import CACHE_DIR, DataConfig, ModelConfig
+from experiments.config import CACHE_DIR, DataConfig, EnvConfig, ModelConfig
 from worldmodel.settings import setting
 from worldmodel.training.video_stage import PRECISIONS, VideoStageConfig
 
@@ -67,7 +67,8 @@ class BenchmarkConfig:
     sections: list[str] = setting(list(SECTIONS), choices=SECTIONS)
     device: str = "auto"  # pretrain and agents sections: auto (CUDA when available, else CPU) | cpu | cuda | cuda:N
     precision: str = setting("auto", choices=PRECISIONS)  # auto: bf16 on a GPU that has it
-    env: str = "pointmass_tworooms"  # clips for the loader and pretrain sections
+    # env=NAME (as in pretrain; any registered env): clips for the loader and pretrain sections, exploration timing
+    env: EnvConfig = field(default_factory=EnvConfig)
     cache_dir: str = CACHE_DIR
     render: RenderBenchConfig = field(default_factory=RenderBenchConfig)
     loader: LoaderBenchConfig = field(default_factory=LoaderBenchConfig)

@@ -42,6 +42,20 @@ def user_errors_as_one_line(main: Callable) -> Callable:
     return wrapper
 
 
+def hydra_cli(config_name: str, task: Callable[[DictConfig], None],
+              prepare: Callable[[list[str]], list[str]]) -> None:
+    """Run ``task`` as the Hydra command ``configs/<config_name>.yaml`` once ``prepare`` has checked and rewritten
+    the command line (e.g. to make plug-in options selectable); an error there prints one line and exits with 2."""
+    import hydra
+
+    try:
+        sys.argv = [sys.argv[0], *prepare(sys.argv[1:])]
+    except USER_ERRORS as error:
+        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
+        sys.exit(2)
+    hydra.main(version_base="1.3", config_path="../configs", config_name=config_name)(user_errors_as_one_line(task))()
+
+
 def check_settings(cfg: DictConfig, schema: type) -> None:
     """Check ``cfg`` against what its schema (a dataclass, nested ones included) declares with
     ``worldmodel.settings.setting``; raises ValueError naming the first bad key, its value and what is accepted."""

@@ -13,14 +13,12 @@ episode, not the run.
 from __future__ import annotations
 
 import statistics
-import sys
 import time
 from pathlib import Path
 
-from experiments.common import check_settings, newest_run, user_errors_as_one_line
-from worldmodel.errors import UserError
+from experiments.common import check_settings, hydra_cli, newest_run
+from experiments.env_option import CONFIGS
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 TARGET_OPTION = "target"  # the agent config-group option that `agent._target_=...` / `agent=pkg.mod:Class` use
 
 
@@ -46,23 +44,16 @@ def resolve_checkpoint(checkpoint: str | None, pretrain_root: str, env: str) -> 
 # ---- command line ---------------------------------------------------------------------------------
 def prepare_overrides(argv: list[str]) -> list[str]:
     """Check ``env=``/``agent=`` before Hydra sees them (one-line errors listing the known names) and make
-    plug-in envs/agents and dotted agent paths selectable as config-group options."""
+    plug-in envs/agents (``experiments.env_option``) and dotted agent paths selectable as config-group options."""
     from hydra.core.config_store import ConfigStore
 
-    import envs
     from agents import available_agents
+    from experiments.env_option import register_env_option
 
     store = ConfigStore.instance()
     overrides = {a.split("=", 1)[0]: a.split("=", 1)[1] for a in argv if "=" in a and not a.startswith("-")}
     # Agent params are an open dict: `agent.params.K=V` adds K or replaces it (the class checks the names).
-    out = [f"++{a}" if a.startswith("agent.params.") else a for a in argv]
-    envs.load_plugins()
-    env = overrides.get("env")
-    if env is not None and not (CONFIGS / "env" / f"{env}.yaml").is_file():
-        if env not in envs.ENV_IDS:
-            raise ValueError(f"unknown env {env!r}; choose one of: {', '.join(sorted(envs.ENV_IDS))} "
-                             "(or install a package with a 'worldmodel.envs' entry point)")
-        store.store(group="env", name=env, node={"name": env})
+    out = [f"++{a}" if a.startswith("agent.params.") else a for a in register_env_option(argv)]
     agent = overrides.get("agent")
     target = overrides.get("agent._target_")
     if agent is not None and (":" in agent or "." in agent):  # agent=pkg.mod:Class
@@ -110,7 +101,6 @@ def _main(cfg) -> None:
         import envs
         from envs.trajectory_goals import trajectory_goals
 
-        envs.load_plugins()
         goals = trajectory_goals(envs.make(cfg.env.name, image_size=cfg.env.image_size), cfg.episodes,
                                  cfg.goal_steps, cfg.seed)
         options = [{"start": g.start, "goal": g.goal} for g in goals]
@@ -149,17 +139,10 @@ def _main(cfg) -> None:
 
 
 def cli() -> None:
-    import hydra
-
     from experiments.plan_config import register_plan_schema
 
     register_plan_schema()
-    try:
-        sys.argv = [sys.argv[0], *prepare_overrides(sys.argv[1:])]
-    except (UserError, ValueError) as error:
-        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
-        sys.exit(2)
-    hydra.main(version_base="1.3", config_path="../configs", config_name="plan")(user_errors_as_one_line(_main))()
+    hydra_cli("plan", _main, prepare_overrides)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
 """Pretrain the world model: ``python -m experiments.pretrain [env=NAME] [model=NAME] [data=sim|videos|sim+videos] ...``
 
+``env=NAME``: any registered env, ours or a plug-in's (``experiments.env_option``).
+
 Stages run in order: ``video`` (V-JEPA encoder), ``dynamics`` (level 1), ``hierarchy`` (level 2) and ``metric`` (the
 planning cost; see ``experiments.pretrain_levels``). The run directory holds ``tb/`` (one folder per stage, so
 TensorBoard shows each as its own run), ``checkpoints/``, ``encoder.safetensors``, ``world_model.pt`` and
@@ -14,12 +16,12 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict
 
-import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from experiments.clip_data import build_clip_dataset
-from experiments.common import check_settings, run_dir, user_errors_as_one_line
+from experiments.common import check_settings, hydra_cli, run_dir
 from experiments.config import STAGES, PretrainConfig, register_schemas
+from experiments.env_option import register_env_option
 
 log = logging.getLogger("worldmodel.pretrain")
 
@@ -49,8 +51,6 @@ def apply_env_settings(cfg: DictConfig) -> None:
     OmegaConf.save(cfg, run_dir() / ".hydra" / "config.yaml")
 
 
-@hydra.main(version_base="1.3", config_path="../configs", config_name="pretrain")
-@user_errors_as_one_line
 def main(cfg: DictConfig) -> None:
     import torch
 
@@ -66,6 +66,14 @@ def main(cfg: DictConfig) -> None:
     apply_env_settings(cfg)
     check_settings(cfg, PretrainConfig)
     state_spaces(cfg.latent.space, cfg.latent.high_space, cfg.env.planning_cost)  # fail before the video stage
+    if cfg.data.source != "videos" or any(stage in cfg.stages for stage in STAGES[1:]):  # these read the env
+        from envs.contract import TASK_DISTANCE, TASK_STATES, check_named_env
+
+        pieces = {piece.name: piece.present for piece in check_named_env(cfg.env.name, cfg.env.image_size)}
+        if cfg.env.planning_cost == "task" and not (pieces[TASK_DISTANCE] and pieces[TASK_STATES]):
+            raise ValueError(f"env.planning_cost=task needs an env with {TASK_DISTANCE} and {TASK_STATES}; env "
+                             f"{cfg.env.name} lacks one (python -m envs.contract {cfg.env.name}): use "
+                             "env.planning_cost=metric")
 
     dist = init_distributed(cfg.device)  # device=auto|cpu|cuda|cuda:N; a bad one fails here, in one line
     out = run_dir()
@@ -99,6 +107,10 @@ def main(cfg: DictConfig) -> None:
     cleanup()
 
 
-if __name__ == "__main__":
+def cli() -> None:
     register_schemas()
-    main()
+    hydra_cli("pretrain", main, register_env_option)
+
+
+if __name__ == "__main__":
+    cli()

@@ -122,10 +122,16 @@ def run_latent_stages(cfg: DictConfig, out: Path, summary: dict) -> None:
     else:
         metric = _latest_model(out, "metric", lambda c: TemporalMetric(MetricConfig(
             data.z.shape[1], dim=c["dim"], hidden=c["hidden"], layers=c["layers"])), optional=True)
-    if "task" in cfg.stages:
+    skipped: dict[str, str] = {}  # evaluation or stage -> why the env does not allow it (envs.contract)
+    task_distance = getattr(env.unwrapped, "task_distance", None)
+    no_task = None if callable(task_distance) and trajectories.states.shape[1] else (
+        f"env {cfg.env.name} has no task_distance(states, goal_state) or no info['state'] (envs.contract)")
+    if "task" in cfg.stages and no_task is not None:  # planning_cost=task on such an env failed at the start
+        skipped["task"] = no_task
+    if "task" in cfg.stages and no_task is None:
         t0 = time.perf_counter()
         task_metric, task_summary = train_task_metric_stage(
-            data, trajectories.states, env.unwrapped.task_distance,
+            data, trajectories.states, task_distance,
             TaskMetricStageConfig(**OmegaConf.to_container(cfg.task)), run_dir=out, seed=cfg.seed,
             resume=cfg.resume, record=record)
         summary["task"] = {**task_summary, "seconds": time.perf_counter() - t0}
@@ -154,8 +160,9 @@ def run_latent_stages(cfg: DictConfig, out: Path, summary: dict) -> None:
         records[name] = {**record, "state_space": name, "state_hash": state_dict_hash(model)}
     states, high_states = spaces[space], spaces[high_space]
     shaping = None
-    target = np.asarray(env.unwrapped.shaping(np.asarray(trajectories.states)), np.float32)
-    if "task" in cfg.stages and task_metric is not None and np.any(target > 0):
+    shaping_of = getattr(env.unwrapped, "shaping", None)
+    target = np.asarray(shaping_of(np.asarray(trajectories.states)), np.float32) if callable(shaping_of) else None
+    if "task" in cfg.stages and task_metric is not None and target is not None and np.any(target > 0):
         t0 = time.perf_counter()
         shaping, shaping_summary = train_shaping_stage(
             spaces["task"], target, TaskMetricStageConfig(**OmegaConf.to_container(cfg.task)), run_dir=out,
@@ -221,16 +228,34 @@ def run_latent_stages(cfg: DictConfig, out: Path, summary: dict) -> None:
         world_model.shaping.load_state_dict(shaping.state_dict())
     if metric is not None:
         world_model.metric.load_state_dict(metric.state_dict())
-    summary["cost_correlation"] = evaluate_costs(world_model, states, trajectories, env.unwrapped, seed=cfg.seed)
-    if metric is not None:
-        if hasattr(env.unwrapped, "render_at"):
-            summary["cost_basin"], summary["cost_profile"] = evaluate_basin(world_model, env.unwrapped, seed=cfg.seed)
-            summary["position_resolution"] = evaluate_resolution(world_model, env.unwrapped, seed=cfg.seed)
-            summary["cost_smoothness"] = evaluate_smoothness(world_model, env.unwrapped, seed=cfg.seed)
+    if no_task is None:
+        summary["cost_correlation"] = evaluate_costs(world_model, states, trajectories, env.unwrapped, seed=cfg.seed)
+    else:
+        skipped["cost_correlation"] = no_task
+    no_positions = position_evaluations_unavailable(env.unwrapped, metric is not None)
+    if no_positions is None:
+        summary["cost_basin"], summary["cost_profile"] = evaluate_basin(world_model, env.unwrapped, seed=cfg.seed)
+        summary["position_resolution"] = evaluate_resolution(world_model, env.unwrapped, seed=cfg.seed)
+        summary["cost_smoothness"] = evaluate_smoothness(world_model, env.unwrapped, seed=cfg.seed)
+    else:
+        skipped |= dict.fromkeys(("cost_basin", "position_resolution", "cost_smoothness"), no_positions)
+    for name, reason in skipped.items():
+        log.info("skipped %s: %s", name, reason)
+    summary["skipped"] = skipped
     path = world_model.save(out / WORLD_MODEL_FILE)
     summary["world_model"] = {"path": str(path), **world_model.describe(), "encoder_record": encoder_record,
                               "latent_stages_seconds": time.perf_counter() - started}
     write_summary(out, summary)
+
+
+def position_evaluations_unavailable(env, has_metric: bool) -> str | None:
+    """Why the basin, resolution and smoothness evaluations cannot run on ``env`` (unwrapped), or None."""
+    if not has_metric:
+        return "no metric stage was trained (add metric to stages)"
+    missing = [name for name in ("render_at", "is_free") if not callable(getattr(env, name, None))]
+    if missing:
+        return f"the env has no {' or '.join(missing)}(position) (envs.contract)"
+    return None
 
 
 def evaluate_costs(world_model, states, trajectories, env, seed: int) -> dict:
@@ -248,9 +273,16 @@ def evaluate_costs(world_model, states, trajectories, env, seed: int) -> dict:
                           if model is not None and world_model.state_space in readable[name]]
     table = cost_table(states.z[frames], np.asarray(trajectories.states[frames]),
                        {name: partial(world_model.distance, cost=name) for name in costs},
-                       task_distance=env.task_distance, is_free=getattr(env, "is_free", None), seed=seed)
+                       task_distance=env.task_distance, is_free=positions_free(env, trajectories.states.shape[1]),
+                       seed=seed)
     log.info("planning costs vs true distances (held-out pairs):\n%s", format_cost_table(table))
     return table
+
+
+def positions_free(env, state_dim: int):
+    """``env.is_free`` when the env has it and its task states start with a 2-D position, else None."""
+    is_free = getattr(env, "is_free", None)
+    return is_free if callable(is_free) and state_dim >= 2 else None
 
 
 def evaluate_basin(world_model, env, seed: int, cell: float = 0.1, goals: int = 32,
