@@ -3,7 +3,7 @@
 ``env=NAME``: any registered env, ours or a plug-in's (``experiments.env_option``).
 
 Stages run in order: ``video`` (V-JEPA encoder), ``dynamics`` (level 1), ``hierarchy`` (level 2) and ``metric`` (the
-planning cost; see ``experiments.pretrain_levels``). The run directory holds ``tb/`` (one folder per stage, so
+planning cost; see ``worldmodel.training.levels``). The run directory holds ``tb/`` (one folder per stage, so
 TensorBoard shows each as its own run), ``checkpoints/``, ``encoder.safetensors``, ``world_model.pt`` and
 ``summary.json``; it is printed at the end.
 
@@ -13,22 +13,40 @@ Multi-process: ``torchrun --nproc_per_node=N -m experiments.pretrain hydra.run.d
 
 from __future__ import annotations
 
-import logging
+import time
 from dataclasses import asdict
+from pathlib import Path
 
+import torch
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
+import envs
+from envs.contract import TASK_DISTANCE, TASK_STATES, check_named_env
+from envs.exploration import collect_trajectories
 from experiments.clip_data import build_clip_dataset
 from experiments.common import check_settings, hydra_cli, run_dir
 from experiments.config import STAGES, PretrainConfig, register_schemas
 from experiments.env_option import register_env_option
+from worldmodel.data.sampling import ResumableClips
+from worldmodel.io.summary import write_summary
+from worldmodel.models import VideoViTConfig, get_preset
+from worldmodel.models.jepa import VJEPA
+from worldmodel.models.latent_head import LatentSettings
+from worldmodel.models.masks import MultiBlockMaskCollator
+from worldmodel.state_spaces import state_spaces
+from worldmodel.training.distributed import cleanup, init_distributed
+from worldmodel.training.dynamics_stage import DynamicsStageConfig
+from worldmodel.training.flops import mask_sizes, training_matmul_peak, vjepa_train_flops_per_clip
+from worldmodel.training.high_level_stage import HighLevelStageConfig
+from worldmodel.training.levels import LevelsConfig, find_encoder, train_levels
+from worldmodel.training.metric_stage import MetricStageConfig
+from worldmodel.training.task_metric_stage import TaskMetricStageConfig
+from worldmodel.training.video_stage import VideoStageConfig, train_video_stage, uses_bf16
 
-log = logging.getLogger("worldmodel.pretrain")
 
-
-def build_model_config(model_cfg: DictConfig):
-    from worldmodel.models import get_preset
-
+def build_model_config(model_cfg: DictConfig) -> VideoViTConfig:
+    """The model preset ``model.name`` with the fields the config sets."""
     overrides = {k: v for k, v in OmegaConf.to_container(model_cfg).items() if k != "name" and v is not None}
     return get_preset(model_cfg.name, **overrides)
 
@@ -36,8 +54,6 @@ def build_model_config(model_cfg: DictConfig):
 def apply_env_settings(cfg: DictConfig) -> None:
     """Set the env's own pretrain settings (``env.pretrain``: dotted keys) that the command line did not set, and
     rewrite the run's ``.hydra/config.yaml`` so that it shows what ran."""
-    from hydra.core.hydra_config import HydraConfig
-
     settings = OmegaConf.to_container(cfg.env.pretrain)
     if not settings:
         return
@@ -52,23 +68,10 @@ def apply_env_settings(cfg: DictConfig) -> None:
 
 
 def main(cfg: DictConfig) -> None:
-    import torch
-
-    from worldmodel.data.sampling import ResumableClips
-    from worldmodel.io.summary import write_summary
-    from worldmodel.models.jepa import VJEPA
-    from worldmodel.models.masks import MultiBlockMaskCollator
-    from worldmodel.state_spaces import state_spaces
-    from worldmodel.training.distributed import cleanup, init_distributed
-    from worldmodel.training.flops import mask_sizes, training_matmul_peak, vjepa_train_flops_per_clip
-    from worldmodel.training.video_stage import VideoStageConfig, train_video_stage, uses_bf16
-
     apply_env_settings(cfg)
     check_settings(cfg, PretrainConfig)
     state_spaces(cfg.latent.space, cfg.latent.high_space, cfg.env.planning_cost)  # fail before the video stage
     if cfg.data.source != "videos" or any(stage in cfg.stages for stage in STAGES[1:]):  # these read the env
-        from envs.contract import TASK_DISTANCE, TASK_STATES, check_named_env
-
         pieces = {piece.name: piece.present for piece in check_named_env(cfg.env.name, cfg.env.image_size)}
         if cfg.env.planning_cost == "task" and not (pieces[TASK_DISTANCE] and pieces[TASK_STATES]):
             raise ValueError(f"env.planning_cost=task needs an env with {TASK_DISTANCE} and {TASK_STATES}; env "
@@ -98,13 +101,32 @@ def main(cfg: DictConfig) -> None:
         summary["video"] = {**video_summary, "data": data_record, "skipped_inputs": skipped}
 
     if dist.is_main and any(stage in cfg.stages for stage in STAGES[1:]):
-        from experiments.pretrain_levels import run_latent_stages
-
         run_latent_stages(cfg, out, summary)  # small models: rank 0 only
     if dist.is_main:
         write_summary(out, summary)
         print(f"run directory: {out}")
     cleanup()
+
+
+def run_latent_stages(cfg: DictConfig, out: Path, summary: dict) -> None:
+    """Train the latent stages of ``cfg.stages`` on the env's exploration trajectories (``worldmodel.training.levels``);
+    fills ``summary`` and writes it with ``world_model.pt`` to ``out``."""
+    started = time.perf_counter()
+    encoder = find_encoder(cfg.encoder, out, list(cfg.stages))
+    data = cfg.data
+    trajectories = collect_trajectories(cfg.env.name, episodes=data.episodes, steps=data.episode_steps, seed=cfg.seed,
+                                        image_size=cfg.env.image_size, cache_dir=Path(cfg.cache_dir) / "trajectories",
+                                        workers=data.render_workers)
+    sections = {name: OmegaConf.to_container(cfg[name], resolve=True)
+                for name in ("latent", "metric", "task", "dynamics", "hierarchy")}
+    config = LevelsConfig(env_name=cfg.env.name, env_id=envs.ENV_IDS[cfg.env.name], image_size=cfg.env.image_size,
+                          planning_cost=cfg.env.planning_cost, stages=list(cfg.stages),
+                          latent=LatentSettings(**sections["latent"]), metric=MetricStageConfig(**sections["metric"]),
+                          task=TaskMetricStageConfig(**sections["task"]),
+                          dynamics=DynamicsStageConfig(**sections["dynamics"]),
+                          hierarchy=HighLevelStageConfig(**sections["hierarchy"]), seed=cfg.seed, resume=cfg.resume)
+    train_levels(config, encoder, trajectories, envs.make(cfg.env.name, image_size=cfg.env.image_size), out, summary,
+                 started)
 
 
 def cli() -> None:
