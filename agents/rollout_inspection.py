@@ -33,8 +33,10 @@ from typing import Any
 
 import numpy as np
 import torch
+from omegaconf import OmegaConf
 
 from agents.runner import EpisodeResult
+from envs.exploration import cache_path, collect_trajectories
 from worldmodel.io.tb import TensorBoardLogger, caption, side_by_side, tile
 
 log = logging.getLogger("worldmodel.plan")
@@ -91,10 +93,6 @@ def bank_frames(cfg: Any, checkpoint: str | None) -> tuple[np.ndarray, np.ndarra
     """Exploration frames of ``cfg.env`` and their body states (None without proprioception): the checkpoint's
     own pretraining data when it is cached, else a small fresh set (``cfg.bank``); at most
     ``cfg.bank.max_frames``, taken evenly."""
-    from omegaconf import OmegaConf
-
-    from envs.exploration import cache_path, collect_trajectories
-
     env, size, bank = cfg.env.name, cfg.env.image_size, cfg.bank
     cache = Path(cfg.cache_dir) / "trajectories"
     episodes, steps, seed = None, bank.steps, cfg.seed
@@ -201,7 +199,7 @@ class RolloutInspector:
         self._costs.append(np.stack([predicted, realised], axis=1))
         for t, (p, r) in enumerate(zip(predicted, realised)):
             self.logger.scalars({"predicted": _finite(p), "realised": _finite(r)}, t, prefix=f"{prefix}/cost/")
-        if with_figure:
+        if with_figure:  # pyplot takes ~0.4 s to import: only runs that draw a figure pay for it
             import matplotlib
 
             matplotlib.use("Agg")
@@ -230,8 +228,7 @@ class RolloutInspector:
                 "optimistic_fraction": float(np.mean(pairs[:, 0] < pairs[:, 1]))}
 
     def log_final(self, summary: dict[str, Any]) -> None:
-        from omegaconf import OmegaConf
-
+        """The run's hparams (env, agent, episodes, seed, agent params) with its final metrics (``plan/...``)."""
         hparams = {"env": summary["env"], "agent": summary["agent"], "episodes": len(summary["episodes"]),
                    "seed": summary["seed"], "max_steps": OmegaConf.select(self.cfg, "max_steps"),
                    "checkpoint": summary.get("checkpoint")}

@@ -27,7 +27,7 @@ from worldmodel.errors import UserError
 
 @dataclass
 class EpisodeResult:
-    """One played episode with what the TensorBoard views need (``experiments.rollout_inspection``)."""
+    """One played episode with what the TensorBoard views need (``agents.rollout_inspection``)."""
 
     index: int
     record: EpisodeRecord

@@ -6,7 +6,7 @@ pretrain run for the env) loaded once per process.
 
 The run directory (default ``runs/plan/<env>/<agent>/<timestamp>``) holds ``summary.json`` (success
 rate, final distance, planning ms per action, failed episodes with reasons, one record per episode),
-``tb/`` (see ``experiments.rollout_inspection``) and ``.hydra/``. A misbehaving agent fails its
+``tb/`` (see ``agents.rollout_inspection``) and ``.hydra/``. A misbehaving agent fails its
 episode, not the run.
 """
 
@@ -16,14 +16,28 @@ import statistics
 import time
 from pathlib import Path
 
-from experiments.common import check_settings, hydra_cli, newest_run
-from experiments.env_option import CONFIGS
+import torch
+from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig, OmegaConf
+
+import envs
+from agents import available_agents
+from agents.rollout_inspection import RolloutInspector
+from agents.runner import EpisodeJob, agent_class, needs_world_model, process_state, run_episodes, summarize
+from envs.trajectory_goals import trajectory_goals
+from experiments.common import check_settings, hydra_cli, newest_run, run_dir
+from experiments.env_option import CONFIGS, register_env_option
+from experiments.plan_config import PlanConfig, register_plan_schema
+from worldmodel.devices import resolve_device
+from worldmodel.io.summary import write_summary
+from worldmodel.world_model import WORLD_MODEL_FILE
 
 TARGET_OPTION = "target"  # the agent config-group option that `agent._target_=...` / `agent=pkg.mod:Class` use
 
 
 # ---- checkpoint --------------------------------------------------------------------------------------
 def resolve_checkpoint(checkpoint: str | None, pretrain_root: str, env: str) -> Path:
+    """The pretrain run directory the world-model agents load: ``checkpoint``, else the newest for ``env``."""
     make_it = f"`python -m experiments.pretrain env={env}`"
     if checkpoint:
         path = Path(checkpoint)
@@ -31,8 +45,6 @@ def resolve_checkpoint(checkpoint: str | None, pretrain_root: str, env: str) -> 
             raise FileNotFoundError(f"checkpoint={checkpoint} is not a directory; pass a pretrain run directory "
                                     f"(made by {make_it}, under {pretrain_root}/{env}/)")
         return path
-    from worldmodel.world_model import WORLD_MODEL_FILE
-
     root = Path(pretrain_root) / env
     try:
         return newest_run(root, WORLD_MODEL_FILE)
@@ -45,11 +57,6 @@ def resolve_checkpoint(checkpoint: str | None, pretrain_root: str, env: str) -> 
 def prepare_overrides(argv: list[str]) -> list[str]:
     """Check ``env=``/``agent=`` before Hydra sees them (one-line errors listing the known names) and make
     plug-in envs/agents (``experiments.env_option``) and dotted agent paths selectable as config-group options."""
-    from hydra.core.config_store import ConfigStore
-
-    from agents import available_agents
-    from experiments.env_option import register_env_option
-
     store = ConfigStore.instance()
     overrides = {a.split("=", 1)[0]: a.split("=", 1)[1] for a in argv if "=" in a and not a.startswith("-")}
     # Agent params are an open dict: `agent.params.K=V` adds K or replaces it (the class checks the names).
@@ -75,19 +82,8 @@ def prepare_overrides(argv: list[str]) -> list[str]:
     return out
 
 
-def _main(cfg) -> None:
-    from omegaconf import OmegaConf
-
-    from agents.runner import EpisodeJob, agent_class, needs_world_model, process_state, run_episodes, summarize
-    from experiments.common import run_dir
-    from experiments.plan_config import PlanConfig
-    from experiments.rollout_inspection import RolloutInspector
-    from worldmodel.devices import resolve_device
-    from worldmodel.io.summary import write_summary
-
+def _main(cfg: DictConfig) -> None:
     check_settings(cfg, PlanConfig)
-    import torch
-
     torch.set_num_threads(cfg.threads)
     label = cfg.agent._target_ or cfg.agent.name
     env_params = OmegaConf.to_container(cfg.env.agents, resolve=True).get(cfg.agent.name, {})
@@ -98,9 +94,6 @@ def _main(cfg) -> None:
         checkpoint = str(resolve_checkpoint(cfg.checkpoint, cfg.pretrain_root, cfg.env.name))
     options, goals = None, None
     if cfg.goal_steps is not None:
-        import envs
-        from envs.trajectory_goals import trajectory_goals
-
         goals = trajectory_goals(envs.make(cfg.env.name, image_size=cfg.env.image_size), cfg.episodes,
                                  cfg.goal_steps, cfg.seed)
         options = [{"start": g.start, "goal": g.goal} for g in goals]
@@ -139,8 +132,6 @@ def _main(cfg) -> None:
 
 
 def cli() -> None:
-    from experiments.plan_config import register_plan_schema
-
     register_plan_schema()
     hydra_cli("plan", _main, prepare_overrides)
 

@@ -21,9 +21,9 @@ from PIL import Image
 
 import envs
 from agents import EpisodeRecord, available_agents
+from agents.rollout_inspection import FrameBank, RolloutInspector
 from agents.runner import EpisodeJob, EpisodeResult, run_one, summarize
 from experiments.plan import resolve_checkpoint
-from experiments.rollout_inspection import FrameBank, RolloutInspector
 from tests.model_configs import dynamics_config, high_level_config, latent_config
 from worldmodel.io.tb import CAPTION_HEIGHT, read_event_images, read_event_scalars, read_event_tags
 
