@@ -202,7 +202,7 @@ def test_load_pretrained_reads_runs_with_two_or_three_mask_tokens(tmp_path, mask
     # runs from before the FUTURE mask type have a 2-token predictor; both must load for the surprise test
     from dataclasses import asdict
 
-    from experiments.probe import load_pretrained
+    from worldmodel.evaluation.probe_tasks import load_pretrained
     from worldmodel.io.checkpoint import export_safetensors, save_checkpoint
 
     cfg = get_preset("tiny", width=32, depth=1, heads=2, pred_width=16, pred_depth=1, pred_heads=2)
