@@ -17,168 +17,58 @@ Prints a table per section and writes ``benchmark.json`` (and ``summary.json``) 
 from __future__ import annotations
 
 import json
-import logging
-import statistics
-import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+import envs
+from agents.benchmark import measure_agents
+from envs.benchmark import exploration_fps, render_fps
+from envs.exploration import collect_trajectories
 from experiments.benchmark_config import BenchmarkConfig, register_benchmark_schema
 from experiments.common import check_settings, hydra_cli, newest_run, run_dir
 from experiments.env_option import register_env_option
+from experiments.pretrain import build_model_config
+from worldmodel.data.sim_clips import SimClipDataset
 from worldmodel.devices import resolve_device
-
-log = logging.getLogger("worldmodel.benchmark")
-WORLD_MODEL_AGENTS = ("mpc", "hierarchical")
-
-
-def _median_rate(work: float, seconds: list[float]) -> float:
-    return work / statistics.median(seconds)
-
-
-def bench_render(env_names: list[str], steps: int, image_size: int) -> dict[str, float]:
-    from experiments.env_benchmark import render_fps
-
-    return {name: render_fps(name, steps, image_size=image_size) for name in env_names}
-
-
-def bench_exploration(env_name: str, episodes: int, image_size: int, workers: list[int]) -> dict[str, float]:
-    """Frames/s of rendering the exploration data (what a cache miss of the video stage costs), per process count."""
-    from envs.exploration import render_trajectories
-
-    rates = {}
-    for count in workers:
-        start = time.perf_counter()
-        data = render_trajectories(env_name, episodes, steps=64, seed=0, image_size=image_size, workers=count)
-        rates[f"workers={count}"] = len(data) / (time.perf_counter() - start)
-    return rates
-
-
-def _video_batch_source(cfg: DictConfig, model_cfg):
-    from envs.exploration import collect_trajectories
-    from worldmodel.data.sim_clips import SimClipDataset
-
-    trajectories = collect_trajectories(cfg.env.name, episodes=cfg.loader.episodes, steps=64, seed=0,
-                                        image_size=model_cfg.image_size,
-                                        cache_dir=Path(cfg.cache_dir) / "trajectories")
-    return SimClipDataset(trajectories.frames, trajectories.episode_starts, frames=model_cfg.frames,
-                          frame_step=1, size=model_cfg.image_size)
+from worldmodel.training.step_benchmark import measure_training_step
+from worldmodel.world_model import WORLD_MODEL_FILE
 
 
 def bench_pretrain(cfg: DictConfig) -> dict[str, Any]:
-    """Loader throughput and the cost of one V-JEPA training step (forward, backward, AdamW, EMA)."""
-    from experiments.pretrain import build_model_config
-    from worldmodel.data.sampling import make_loader
-    from worldmodel.models.jepa import VJEPA
-    from worldmodel.models.masks import MultiBlockMaskCollator
-    from worldmodel.training.flops import mask_sizes, training_matmul_peak, vjepa_train_flops_per_clip
-    from worldmodel.training.video_stage import autocast_for, compiled, compiles, to_device, uses_bf16
-
-    device = resolve_device(cfg.device)
-    bf16 = uses_bf16(cfg.precision, device)
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    """Loader throughput and the cost of one V-JEPA training step on clips of the env's exploration data."""
     model_cfg = build_model_config(cfg.model)
-    batch_size = cfg.pretrain.batch_size
-    collate = MultiBlockMaskCollator(model_cfg.grid, seed=0)
-    loader = make_loader(_video_batch_source(cfg, model_cfg), batch_size=batch_size, seed=0, start_position=0,
-                         collate_fn=collate, num_workers=cfg.loader.workers)
-    batches = iter(loader)
-    next(batches)  # worker start-up
-    load_times = []
-    for _ in range(cfg.loader.batches):
-        start = time.perf_counter()
-        batch = next(batches)
-        load_times.append(time.perf_counter() - start)
-    del batches, loader
-
-    peak_before = training_matmul_peak(device, bf16)
-    torch.manual_seed(0)
-    model = VJEPA(model_cfg).to(device)
-    compile_model = compiles(cfg.pretrain.compile, device)
-    trainable = compiled(model) if compile_model else model  # compiles in the first warm-up step
-    batch = to_device(batch, device)
-    optimizer = torch.optim.AdamW(model.param_groups(0.04), lr=1e-4)
-    step_times, warmup_times = [], []
-    for i in range(cfg.pretrain.warmup + cfg.pretrain.steps):
-        start = time.perf_counter()
-        with autocast_for(cfg.precision, device):
-            loss, _ = trainable(batch)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        model.ema_update(0.996)
-        sync()
-        (step_times if i >= cfg.pretrain.warmup else warmup_times).append(time.perf_counter() - start)
-
-    peak = max(peak_before, training_matmul_peak(device, bf16))  # a busy machine can only lower a reading
-    context, target = mask_sizes(collate.counts)
-    flops_per_clip = vjepa_train_flops_per_clip(model_cfg, context, target)
-    clips_per_s = _median_rate(batch_size, step_times)
-    loader_clips_per_s = _median_rate(batch_size, load_times)
-    return {
-        "model": cfg.model.name, "batch_size": batch_size, "device": str(device),
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-        "precision": "bf16" if bf16 else "fp32", "threads": torch.get_num_threads(), "compiled": compile_model,
-        "first_step_s": warmup_times[0] if warmup_times else None,
-        "loader_workers": cfg.loader.workers, "loader_clips_per_s": loader_clips_per_s,
-        "step_time_s": statistics.median(step_times), "train_clips_per_s": clips_per_s,
-        "loader_to_step_ratio": loader_clips_per_s / clips_per_s,
-        "flops_per_clip": flops_per_clip, "achieved_flops_per_s": flops_per_clip * clips_per_s,
-        "matmul_peak_flops_per_s": peak, "mfu": flops_per_clip * clips_per_s / peak,
-    }
-
-
-def bench_agents(cfg: DictConfig) -> dict[str, dict[str, Any]]:
-    """Per env and agent: episodes through the fault-isolating loop; success, distance and ms per action."""
-    import envs
-    from agents import make_agent, run_episode
-    from agents.runner import load_world_model
-
-    device = resolve_device(cfg.device)  # where the world model and the latent agents' plans live
-    results: dict[str, dict[str, Any]] = {}
-    for env_name in cfg.agents.envs:
-        checkpoint = cfg.checkpoint if cfg.checkpoint is not None else _newest_checkpoint(env_name)
-        needs_model = any(name in WORLD_MODEL_AGENTS for name in cfg.agents.names)
-        world_model = None
-        if needs_model and checkpoint is not None:
-            world_model = load_world_model(checkpoint, str(device), envs.make(env_name))
-        for agent_name in cfg.agents.names:
-            if agent_name in WORLD_MODEL_AGENTS and world_model is None:
-                log.info("skipping %s on %s: no checkpoint (pass checkpoint=RUN_DIR)", agent_name, env_name)
-                continue
-            env = envs.make(env_name)
-            context = {"world_model": world_model} if agent_name in WORLD_MODEL_AGENTS else {}
-            agent = make_agent(agent_name, env, **context)
-            records = [run_episode(env, agent, seed=1000 + e, max_steps=cfg.agents.max_steps, agent_name=agent_name)
-                       for e in range(cfg.agents.episodes)]
-            env.close()
-            ms = [r.ms_per_step for r in records if np.isfinite(r.ms_per_step)]
-            results[f"{env_name}/{agent_name}"] = {
-                "env": env_name, "agent": agent_name, "episodes": len(records),
-                "success_rate": float(np.mean([r.success for r in records])),
-                "mean_final_distance": float(np.nanmean([r.final_distance for r in records])),
-                "ms_per_step": statistics.median(ms) if ms else float("nan"),
-                "failed_episodes": sum(r.failure is not None for r in records),
-                "checkpoint": checkpoint if agent_name in WORLD_MODEL_AGENTS else None,
-            }
-    return results
+    trajectories = collect_trajectories(cfg.env.name, episodes=cfg.loader.episodes, steps=64, seed=0,
+                                        image_size=model_cfg.image_size,
+                                        cache_dir=Path(cfg.cache_dir) / "trajectories")
+    clips = SimClipDataset(trajectories.frames, trajectories.episode_starts, frames=model_cfg.frames,
+                           frame_step=1, size=model_cfg.image_size)
+    return measure_training_step(cfg.model.name, model_cfg, clips, batch_size=cfg.pretrain.batch_size,
+                                 loader_workers=cfg.loader.workers, loader_batches=cfg.loader.batches,
+                                 warmup=cfg.pretrain.warmup, steps=cfg.pretrain.steps, compile=cfg.pretrain.compile,
+                                 precision=cfg.precision, device=resolve_device(cfg.device))
 
 
 def _newest_checkpoint(env_name: str) -> str | None:
     """The newest pretrain run for ``env_name`` with a world model, or None (those agents are skipped)."""
-    from worldmodel.world_model import WORLD_MODEL_FILE
-
     try:
         return str(newest_run(Path("runs/pretrain") / env_name, WORLD_MODEL_FILE))
     except FileNotFoundError:
         return None
 
 
+def bench_agents(cfg: DictConfig) -> dict[str, dict[str, Any]]:
+    """Per env and agent: episodes through the fault-isolating loop; success, distance and ms per action."""
+    device = resolve_device(cfg.device)  # where the world model and the latent agents' plans live
+    checkpoint_for = (lambda env: cfg.checkpoint) if cfg.checkpoint is not None else _newest_checkpoint
+    return measure_agents(list(cfg.agents.envs), list(cfg.agents.names), cfg.agents.episodes, cfg.agents.max_steps,
+                          str(device), checkpoint_for)
+
+
 def print_tables(results: dict[str, Any]) -> None:
+    """One table per measured section."""
     if "render" in results:
         print("\nrender (frames/s, env.step with rendering)")
         for name, fps in results["render"].items():
@@ -209,8 +99,6 @@ def main(cfg: DictConfig) -> None:
         cfg = OmegaConf.merge(cfg, cfg.quick_overrides)
     check_settings(cfg, BenchmarkConfig)
     resolve_device(cfg.device)  # a bad device fails before any section runs
-    import envs
-
     for name in {cfg.env.name, *cfg.render.envs, *cfg.agents.envs}:  # ours or a plug-in's; an unknown one fails here
         envs.gym_id(name)
     if cfg.threads:
@@ -218,9 +106,10 @@ def main(cfg: DictConfig) -> None:
     out = run_dir()
     results = {"quick": bool(cfg.quick), "config": OmegaConf.to_container(cfg, resolve=True)}
     if "render" in cfg.sections:
-        results["render"] = bench_render(list(cfg.render.envs), cfg.render.steps, cfg.render.image_size)
-        results["exploration"] = bench_exploration(cfg.env.name, cfg.render.exploration_episodes, cfg.render.image_size,
-                                                   list(cfg.render.exploration_workers))
+        results["render"] = {name: render_fps(name, cfg.render.steps, image_size=cfg.render.image_size)
+                             for name in cfg.render.envs}
+        results["exploration"] = exploration_fps(cfg.env.name, cfg.render.exploration_episodes, cfg.render.image_size,
+                                                 list(cfg.render.exploration_workers))
     if "pretrain" in cfg.sections:
         results["pretrain"] = bench_pretrain(cfg)
     if "agents" in cfg.sections:

@@ -306,7 +306,7 @@ def test_pusher_exploration_moves_the_block_often_and_says_how_often():
 
 @pytest.mark.slow
 def test_greedy_planner_solves_open_but_not_long_horizon_layouts():
-    from experiments.env_benchmark import greedy_success
+    from envs.benchmark import greedy_success
 
     rates = {
         name: greedy_success(name, episodes=10)["success_rate"]

@@ -1,0 +1,51 @@
+"""Agents measured in one process: per env and agent, seeded episodes through the fault-isolating loop
+(``agents.episodes.run_episode``), with success, final distance and median ms per action."""
+
+from __future__ import annotations
+
+import logging
+import statistics
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+import envs
+from agents import make_agent, run_episode
+from agents.runner import load_world_model
+
+log = logging.getLogger("worldmodel.benchmark")
+WORLD_MODEL_AGENTS = ("mpc", "hierarchical")
+
+
+def measure_agents(env_names: list[str], agent_names: list[str], episodes: int, max_steps: int, device: str,
+                   checkpoint_for: Callable[[str], str | None]) -> dict[str, dict[str, Any]]:
+    """Per ``env/agent``: ``episodes`` episodes from seeds 1000, 1001, ...; the world-model agents run on
+    ``checkpoint_for(env)`` (on ``device``) and are skipped, with a log line, when it is None."""
+    results: dict[str, dict[str, Any]] = {}
+    for env_name in env_names:
+        checkpoint = checkpoint_for(env_name)
+        needs_model = any(name in WORLD_MODEL_AGENTS for name in agent_names)
+        world_model = None
+        if needs_model and checkpoint is not None:
+            world_model = load_world_model(checkpoint, device, envs.make(env_name))
+        for agent_name in agent_names:
+            if agent_name in WORLD_MODEL_AGENTS and world_model is None:
+                log.info("skipping %s on %s: no checkpoint (pass checkpoint=RUN_DIR)", agent_name, env_name)
+                continue
+            env = envs.make(env_name)
+            context = {"world_model": world_model} if agent_name in WORLD_MODEL_AGENTS else {}
+            agent = make_agent(agent_name, env, **context)
+            records = [run_episode(env, agent, seed=1000 + e, max_steps=max_steps, agent_name=agent_name)
+                       for e in range(episodes)]
+            env.close()
+            ms = [r.ms_per_step for r in records if np.isfinite(r.ms_per_step)]
+            results[f"{env_name}/{agent_name}"] = {
+                "env": env_name, "agent": agent_name, "episodes": len(records),
+                "success_rate": float(np.mean([r.success for r in records])),
+                "mean_final_distance": float(np.nanmean([r.final_distance for r in records])),
+                "ms_per_step": statistics.median(ms) if ms else float("nan"),
+                "failed_episodes": sum(r.failure is not None for r in records),
+                "checkpoint": checkpoint if agent_name in WORLD_MODEL_AGENTS else None,
+            }
+    return results
