@@ -12,14 +12,17 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from envs.exploration import collect_trajectories
+from worldmodel.data.mixed_clips import MixedClips
+from worldmodel.data.sim_clips import SimClipDataset
+from worldmodel.data.videos import VideoClipDataset
+from worldmodel.models.encoder import VideoViTConfig
+from worldmodel.training.distributed import DistInfo, barrier
+
 SOURCES = ("sim", "videos", "sim+videos")
 
 
-def _sim_clips(cfg: DictConfig, model_cfg, dist) -> tuple[Any, dict[str, Any]]:
-    from envs.exploration import collect_trajectories
-    from worldmodel.data.sim_clips import SimClipDataset
-    from worldmodel.training.distributed import barrier
-
+def _sim_clips(cfg: DictConfig, model_cfg: VideoViTConfig, dist: DistInfo) -> tuple[Any, dict[str, Any]]:
     data = cfg.data
     # Rank 0 renders (or finds the cache) first; the others then read the cache.
     for rank_turn in (True, False):
@@ -34,9 +37,7 @@ def _sim_clips(cfg: DictConfig, model_cfg, dist) -> tuple[Any, dict[str, Any]]:
     return dataset, {"source": "sim", "env": cfg.env.name, "episodes": data.episodes}
 
 
-def _video_clips(cfg: DictConfig, model_cfg, frame_step: int) -> tuple[Any, dict[str, Any]]:
-    from worldmodel.data.videos import VideoClipDataset
-
+def _video_clips(cfg: DictConfig, model_cfg: VideoViTConfig, frame_step: int) -> tuple[Any, dict[str, Any]]:
     data = cfg.data
     if data.root is None or OmegaConf.is_missing(data, "root"):
         raise ValueError(f"data={data.source} needs data.root=PATH (a folder of videos or a .csv/.txt list)")
@@ -49,10 +50,9 @@ def _video_clips(cfg: DictConfig, model_cfg, frame_step: int) -> tuple[Any, dict
     return dataset, record
 
 
-def build_clip_dataset(cfg: DictConfig, model_cfg, dist) -> tuple[Any, dict[str, Any], dict[str, int]]:
+def build_clip_dataset(cfg: DictConfig, model_cfg: VideoViTConfig,
+                       dist: DistInfo) -> tuple[Any, dict[str, Any], dict[str, int]]:
     """(clip source, record of its origin, skipped inputs per reason) for ``cfg.data.source``."""
-    from worldmodel.data.mixed_clips import MixedClips
-
     data = cfg.data
     if data.source == "sim":
         dataset, record = _sim_clips(cfg, model_cfg, dist)

@@ -14,6 +14,8 @@ from typing import Any
 
 os.environ.setdefault("MUJOCO_GL", "egl")  # must precede any `import mujoco`
 
+import hydra  # noqa: E402
+from hydra.core.hydra_config import HydraConfig  # noqa: E402
 from omegaconf import DictConfig, OmegaConf  # noqa: E402
 
 from worldmodel.errors import UserError  # noqa: E402
@@ -46,8 +48,6 @@ def hydra_cli(config_name: str, task: Callable[[DictConfig], None],
               prepare: Callable[[list[str]], list[str]]) -> None:
     """Run ``task`` as the Hydra command ``configs/<config_name>.yaml`` once ``prepare`` has checked and rewritten
     the command line (e.g. to make plug-in options selectable); an error there prints one line and exits with 2."""
-    import hydra
-
     try:
         sys.argv = [sys.argv[0], *prepare(sys.argv[1:])]
     except USER_ERRORS as error:
@@ -83,8 +83,6 @@ def _declared_settings(cfg: DictConfig, schema: type, prefix: str) -> Iterator[t
 
 def run_dir() -> Path:
     """The Hydra run directory of the current command (``hydra.run.dir``)."""
-    from hydra.core.hydra_config import HydraConfig
-
     return Path(HydraConfig.get().runtime.output_dir)
 
 

@@ -10,6 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hydra.core.config_store import ConfigStore
+
+import envs
+
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
@@ -24,10 +28,6 @@ def register_env_option(argv: list[str]) -> list[str]:
 
     Raises ValueError listing the known envs when NAME is neither a config file nor a registered env.
     """
-    from hydra.core.config_store import ConfigStore
-
-    import envs
-
     name = override_value(argv, "env")
     if name is None or (CONFIGS / "env" / f"{name}.yaml").is_file():
         return argv
