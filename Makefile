@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 export MUJOCO_GL ?= egl
 
-.PHONY: setup pretrain plan test test-slow benchmark lint clean
+.PHONY: setup pretrain plan tensorboard test test-slow benchmark lint clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +20,15 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed
 
+# Command-line overrides go in ARGS, e.g. make plan ARGS="env=reacher agent=mpc"
 pretrain: setup
-	$(PY) -m experiments.pretrain
+	$(PY) -m experiments.pretrain $(ARGS)
+
+plan: setup
+	$(PY) -m experiments.plan $(ARGS)
+
+tensorboard: setup
+	$(VENV)/bin/tensorboard --logdir runs
 
 test: setup
 	$(PY) -m pytest -q
