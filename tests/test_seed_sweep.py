@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from experiments.seed_sweep import format_table, main, plan_dir, sweep_table
+from experiments.seed_sweep import main
+from worldmodel.evaluation.seed_sweep import format_table, plan_dir, sweep_table
 
 
 def _write_plan(out: Path, seed: int, agent: str, successes: list[bool], ms: float) -> None:

@@ -1,0 +1,88 @@
+"""Tables of a seed sweep (``experiments.seed_sweep``): per agent, plan success over pretraining seeds, with the
+pretraining wall time, each planning cost's Spearman correlation with the true distance and paired comparisons
+(``worldmodel.evaluation.paired``) with the episodes pooled over the seeds. The runs live in one folder:
+``ENV_sS`` (pretrain) and ``plan_ENV_sS_AGENT`` (plan).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from statistics import mean, median, pstdev
+from typing import Any
+
+from worldmodel.evaluation.paired import paired_comparison
+
+COMPARISONS = (("hierarchical", "mpc"),)
+
+
+def pretrain_dir(out: Path, env: str, seed: int) -> Path:
+    """The pretrain run of ``seed`` in the sweep folder ``out``."""
+    return out / f"{env}_s{seed}"
+
+
+def plan_dir(out: Path, env: str, seed: int, agent: str) -> Path:
+    """The plan run of ``agent`` on the world model of ``seed`` in the sweep folder ``out``."""
+    return out / f"plan_{env}_s{seed}_{agent}"
+
+
+def _pooled(summaries: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Episode records of several pretraining seeds, keyed by (pretraining seed, episode seed)."""
+    return [{**episode, "seed": f"{seed}:{episode['seed']}"} for seed, summary in summaries.items()
+            for episode in summary["episodes"]]
+
+
+def sweep_table(env: str, seeds: list[int], agents: list[str], out: Path) -> dict[str, Any]:
+    """Per-agent success over the seeds found under ``out``, and the paired comparisons."""
+    runs: dict[str, dict[int, dict[str, Any]]] = {}
+    for agent in agents:
+        found = {s: plan_dir(out, env, s, agent) / "summary.json" for s in seeds}
+        runs[agent] = {s: json.loads(p.read_text()) for s, p in found.items() if p.is_file()}
+    table: dict[str, Any] = {"env": env, "seeds": seeds, "agents": {}, "comparisons": [], "pretrain_wall_s": {},
+                             "cost_spearman": {}}
+    for seed in seeds:
+        wall = pretrain_dir(out, env, seed) / "wall_seconds.json"
+        if wall.is_file():
+            table["pretrain_wall_s"][seed] = json.loads(wall.read_text())["pretrain_wall_s"]
+        summary = pretrain_dir(out, env, seed) / "summary.json"
+        correlations = json.loads(summary.read_text()).get("cost_correlation", {}) if summary.is_file() else {}
+        for truth, costs in correlations.items():
+            for cost, values in costs.items():
+                table["cost_spearman"].setdefault(f"{cost} vs {truth} distance", {})[seed] = values["spearman"]
+    for agent, summaries in runs.items():
+        if not summaries:
+            continue
+        rates = {s: summary["success_rate"] for s, summary in summaries.items()}
+        table["agents"][agent] = {
+            "success_per_seed": rates, "success_mean": mean(rates.values()), "success_std": pstdev(rates.values()),
+            "episodes_per_seed": [len(s["episodes"]) for s in summaries.values()],
+            "ms_per_step_median": median(s["ms_per_step"]["median"] for s in summaries.values()),
+            "final_distance_mean": mean(s["mean_final_distance"] for s in summaries.values())}
+    for a, b in COMPARISONS:
+        shared = sorted(runs.get(a, {}).keys() & runs.get(b, {}).keys())
+        if shared:
+            result = paired_comparison(_pooled({s: runs[a][s] for s in shared}),
+                                       _pooled({s: runs[b][s] for s in shared}))
+            table["comparisons"].append({"a": a, "b": b, "seeds": shared, **result})
+    return table
+
+
+def format_table(table: dict[str, Any]) -> str:
+    """``sweep_table``'s result as Markdown and text lines."""
+    lines = [f"{table['env']}: success over pretraining seeds {table['seeds']} (mean ± std; per seed)",
+             "| agent | success | per seed | ms/action (median) | final distance |", "| --- | --- | --- | --- | --- |"]
+    for agent, row in table["agents"].items():
+        per_seed = ", ".join(f"s{seed} {r:.0%}" for seed, r in row["success_per_seed"].items())
+        lines.append(f"| {agent} | {row['success_mean']:.0%} ± {row['success_std']:.0%} | {per_seed} | "
+                     f"{row['ms_per_step_median']:.1f} | {row['final_distance_mean']:.3f} |")
+    for c in table["comparisons"]:
+        lines.append(f"paired, {c['episodes']} episodes pooled over seeds {c['seeds']}: {c['a']} {c['success_a']:.0%} "
+                     f"vs {c['b']} {c['success_b']:.0%}; only {c['a']} {c['only_a']}, only {c['b']} {c['only_b']}; "
+                     f"exact McNemar p = {c['p_value']:.4g}")
+    for name, per_seed in table["cost_spearman"].items():
+        values = ", ".join(f"s{seed} {v:.3f}" for seed, v in per_seed.items())
+        lines.append(f"Spearman, {name} (held-out pairs), per seed: {values}")
+    if table["pretrain_wall_s"]:
+        walls = ", ".join(f"{w / 60:.1f}" for w in table["pretrain_wall_s"].values())
+        lines.append(f"pretraining wall time per seed (min): {walls}")
+    return "\n".join(lines)
