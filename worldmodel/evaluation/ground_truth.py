@@ -11,20 +11,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 
+from worldmodel.data.latents import LatentTrajectories
+from worldmodel.data.trajectories import TrajectoryDataset
 from worldmodel.evaluation.basin import cost_profile, descent_success
 from worldmodel.evaluation.metric_eval import cost_table, distance_field, format_cost_table, free_grid
 from worldmodel.evaluation.resolution import position_resolution
 from worldmodel.evaluation.smoothness import jump_summary, nearby_pairs
-
-if TYPE_CHECKING:
-    from worldmodel.data.latents import LatentTrajectories
-    from worldmodel.data.trajectories import TrajectoryDataset
-    from worldmodel.world_model import WorldModel
+from worldmodel.world_model import WorldModel
 
 log = logging.getLogger("worldmodel.pretrain")
 
