@@ -72,8 +72,8 @@ class LevelsConfig:
     task: TaskMetricStageConfig
     dynamics: DynamicsStageConfig
     hierarchy: HighLevelStageConfig
-    seed: int = 0
-    resume: bool = False
+    seed: int
+    resume: bool
 
 
 def find_encoder(encoder: str | None, out: Path, stages: list[str]) -> Path:
