@@ -19,9 +19,12 @@ WORLD_MODEL_AGENTS = ("mpc", "hierarchical")
 
 
 def measure_agents(env_names: list[str], agent_names: list[str], episodes: int, max_steps: int, device: str,
-                   checkpoint_for: Callable[[str], str | None]) -> dict[str, dict[str, Any]]:
-    """Per ``env/agent``: ``episodes`` episodes from seeds 1000, 1001, ...; the world-model agents run on
-    ``checkpoint_for(env)`` (on ``device``) and are skipped, with a log line, when it is None."""
+                   checkpoint_for: Callable[[str], str | None],
+                   params_for: Callable[[str, str], dict[str, Any]] = lambda env, agent: {},
+                   ) -> dict[str, dict[str, Any]]:
+    """Per ``env/agent``: ``episodes`` episodes from seeds 1000, 1001, ...; the agent is built with
+    ``params_for(env, agent)``; the world-model agents run on ``checkpoint_for(env)`` (on ``device``) and are
+    skipped, with a log line, when it is None."""
     results: dict[str, dict[str, Any]] = {}
     for env_name in env_names:
         checkpoint = checkpoint_for(env_name)
@@ -35,7 +38,7 @@ def measure_agents(env_names: list[str], agent_names: list[str], episodes: int, 
                 continue
             env = envs.make(env_name)
             context = {"world_model": world_model} if agent_name in WORLD_MODEL_AGENTS else {}
-            agent = make_agent(agent_name, env, **context)
+            agent = make_agent(agent_name, env, **params_for(env_name, agent_name), **context)
             records = [run_episode(env, agent, seed=1000 + e, max_steps=max_steps, agent_name=agent_name)
                        for e in range(episodes)]
             env.close()

@@ -29,7 +29,7 @@ from envs.benchmark import exploration_fps, render_fps
 from envs.exploration import collect_trajectories
 from experiments.benchmark_config import BenchmarkConfig, register_benchmark_schema
 from experiments.common import check_settings, hydra_cli, newest_run, run_dir
-from experiments.env_option import register_env_option
+from experiments.env_option import env_agent_params, register_env_option
 from experiments.pretrain import build_model_config
 from worldmodel.data.sim_clips import SimClipDataset
 from worldmodel.devices import resolve_device
@@ -64,7 +64,7 @@ def bench_agents(cfg: DictConfig) -> dict[str, dict[str, Any]]:
     device = resolve_device(cfg.device)  # where the world model and the latent agents' plans live
     checkpoint_for = (lambda env: cfg.checkpoint) if cfg.checkpoint is not None else _newest_checkpoint
     return measure_agents(list(cfg.agents.envs), list(cfg.agents.names), cfg.agents.episodes, cfg.agents.max_steps,
-                          str(device), checkpoint_for)
+                          str(device), checkpoint_for, params_for=env_agent_params)  # as plan: the env's settings
 
 
 def print_tables(results: dict[str, Any]) -> None:

@@ -9,8 +9,10 @@ An env with ``configs/env/NAME.yaml`` is selected by it. Any other registered en
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from hydra.core.config_store import ConfigStore
+from omegaconf import OmegaConf
 
 import envs
 
@@ -21,6 +23,15 @@ def override_value(argv: list[str], key: str) -> str | None:
     """The value of ``key=VALUE`` in a Hydra command line (the last one wins), or None."""
     values = [a.split("=", 1)[1] for a in argv if a.split("=", 1)[0].lstrip("+~") == key and "=" in a]
     return values[-1] if values else None
+
+
+def env_agent_params(env_name: str, agent_name: str) -> dict[str, Any]:
+    """The agent settings ``configs/env/NAME.yaml`` gives ``agent_name`` (its ``agents`` section), or none."""
+    path = CONFIGS / "env" / f"{env_name}.yaml"
+    if not path.is_file():
+        return {}
+    agents = OmegaConf.load(path).get("agents") or {}
+    return OmegaConf.to_container(agents.get(agent_name) or OmegaConf.create({}), resolve=True)
 
 
 def register_env_option(argv: list[str]) -> list[str]:

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from experiments.env_option import env_agent_params
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -48,3 +50,9 @@ def test_benchmark_runs_chosen_sections_in_the_chosen_precision(tmp_path):
     bad = subprocess.run([*cmd[:3], "sections=[render,gpu]", f"hydra.run.dir={tmp_path / 'bad'}"], cwd=ROOT,
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode != 0 and "unknown sections 'gpu'; choose from render, pretrain, agents" in bad.stderr
+
+
+def test_agents_get_the_env_configs_agent_settings_as_in_plan():
+    assert env_agent_params("reacher", "hierarchical") == {"subgoal_cost": "task"}
+    assert env_agent_params("reacher", "mpc") == {}
+    assert env_agent_params("not_an_env_config", "mpc") == {}

@@ -68,21 +68,22 @@ def sweep_table(env: str, seeds: list[int], agents: list[str], out: Path) -> dic
 
 
 def format_table(table: dict[str, Any]) -> str:
-    """``sweep_table``'s result as Markdown and text lines."""
-    lines = [f"{table['env']}: success over pretraining seeds {table['seeds']} (mean ± std; per seed)",
-             "| agent | success | per seed | ms/action (median) | final distance |", "| --- | --- | --- | --- | --- |"]
+    """``sweep_table``'s result as Markdown: a heading line, the table, then one bullet per further figure."""
+    rows = ["| agent | success | per seed | ms/action (median) | final distance |", "| --- | --- | --- | --- | --- |"]
     for agent, row in table["agents"].items():
         per_seed = ", ".join(f"s{seed} {r:.0%}" for seed, r in row["success_per_seed"].items())
-        lines.append(f"| {agent} | {row['success_mean']:.0%} ± {row['success_std']:.0%} | {per_seed} | "
+        rows.append(f"| {agent} | {row['success_mean']:.0%} ± {row['success_std']:.0%} | {per_seed} | "
                      f"{row['ms_per_step_median']:.1f} | {row['final_distance_mean']:.3f} |")
+    lines = []
     for c in table["comparisons"]:
-        lines.append(f"paired, {c['episodes']} episodes pooled over seeds {c['seeds']}: {c['a']} {c['success_a']:.0%} "
-                     f"vs {c['b']} {c['success_b']:.0%}; only {c['a']} {c['only_a']}, only {c['b']} {c['only_b']}; "
+        lines.append(f"- paired, {c['episodes']} episodes pooled over seeds {c['seeds']}: "
+                     f"{c['a']} {c['success_a']:.0%} vs {c['b']} {c['success_b']:.0%}; only {c['a']} {c['only_a']}, only {c['b']} {c['only_b']}; "
                      f"exact McNemar p = {c['p_value']:.4g}")
     for name, per_seed in table["cost_spearman"].items():
         values = ", ".join(f"s{seed} {v:.3f}" for seed, v in per_seed.items())
-        lines.append(f"Spearman, {name} (held-out pairs), per seed: {values}")
+        lines.append(f"- Spearman, {name} (held-out pairs), per seed: {values}")
     if table["pretrain_wall_s"]:
         walls = ", ".join(f"{w / 60:.1f}" for w in table["pretrain_wall_s"].values())
-        lines.append(f"pretraining wall time per seed (min): {walls}")
-    return "\n".join(lines)
+        lines.append(f"- pretraining wall time per seed (min): {walls}")
+    heading = f"{table['env']}: success over pretraining seeds {table['seeds']} (mean ± std; per seed)"
+    return "\n\n".join(["\n".join(part) for part in ([heading], rows, lines) if part])
