@@ -77,7 +77,8 @@ def format_table(table: dict[str, Any]) -> str:
     lines = []
     for c in table["comparisons"]:
         lines.append(f"- paired, {c['episodes']} episodes pooled over seeds {c['seeds']}: "
-                     f"{c['a']} {c['success_a']:.0%} vs {c['b']} {c['success_b']:.0%}; only {c['a']} {c['only_a']}, only {c['b']} {c['only_b']}; "
+                     f"{c['a']} {c['success_a']:.0%} vs {c['b']} {c['success_b']:.0%}; "
+                     f"only {c['a']} {c['only_a']}, only {c['b']} {c['only_b']}; "
                      f"exact McNemar p = {c['p_value']:.4g}")
     for name, per_seed in table["cost_spearman"].items():
         values = ", ".join(f"s{seed} {v:.3f}" for seed, v in per_seed.items())
