@@ -105,8 +105,18 @@ def is_builtin(name: str) -> bool:
 
 
 def make(name: str, **kwargs: Any) -> gym.Env:
-    """``gym.make`` the env known as ``name`` (kwargs go to the env, e.g. ``image_size=64``)."""
-    return gym.make(gym_id(name), **kwargs)
+    """``gym.make`` the env known as ``name`` (kwargs go to the env, e.g. ``image_size=64``).
+
+    Raises ValueError in one line when the env's constructor does not take one of ``kwargs``.
+    """
+    try:
+        return gym.make(gym_id(name), **kwargs)
+    except TypeError as error:
+        unknown = [key for key in kwargs if f"argument '{key}'" in str(error)]
+        if not unknown:
+            raise
+        raise ValueError(f"env {name!r} does not take {unknown[0]}=: its constructor must accept it "
+                         "(docs/plugins.md, the env contract)") from None
 
 
 _register_builtin()

@@ -1,6 +1,6 @@
-"""The documented plug-in example (agents/PLUGINS.md) installs and is usable as ``make_agent("toy", ...)``.
+"""The documented plug-in example (docs/plugins.md) installs and is usable as ``make_agent("toy", ...)``.
 
-The package files are read out of the ``title="..."`` code blocks of agents/PLUGINS.md, so the docs
+The package files are read out of the ``title="..."`` code blocks of docs/plugins.md, so the docs
 cannot rot. The package is pip-installed into the current venv (no network: ``--no-deps
 --no-build-isolation --no-index``) and uninstalled afterwards; the check runs in a fresh interpreter
 so that entry points are rescanned.
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-PLUGINS_MD = Path(__file__).resolve().parents[1] / "agents" / "PLUGINS.md"
+PLUGINS_MD = Path(__file__).resolve().parents[1] / "docs" / "plugins.md"
 REPO = PLUGINS_MD.parents[1]
 _TITLED_BLOCK = re.compile(r'^```\w+ title="([^"]+)"\n(.*?)^```', re.MULTILINE | re.DOTALL)
 
@@ -46,7 +46,7 @@ print(json.dumps({"agents": available_agents(), "action": action.tolist(), "dtyp
 def example_files() -> dict[str, str]:
     files = dict(_TITLED_BLOCK.findall(PLUGINS_MD.read_text()))
     assert set(files) == {"pyproject.toml", "toy_agent.py"}, (
-        f"PLUGINS.md example files changed: {sorted(files)}"
+        f"docs/plugins.md example files changed: {sorted(files)}"
     )
     return files
 
@@ -64,7 +64,7 @@ def installed_toy_agent(tmp_path):
         (package / name).write_text(text)
     result = _pip("install", "--no-deps", "--no-build-isolation", "--no-index", str(package))
     if result.returncode != 0:
-        pytest.fail(f"pip install of the PLUGINS.md example failed:\n{result.stderr[-2000:]}")
+        pytest.fail(f"pip install of the docs/plugins.md example failed:\n{result.stderr[-2000:]}")
     yield package
     _pip("uninstall", "-y", "toy-agent")
 

@@ -14,6 +14,7 @@ import pytest
 import envs
 from envs.contract import check_env_contract, format_contract, missing_required, require_env_contract
 from envs.exploration import cache_path, render_trajectories
+from worldmodel.evaluation.ground_truth import position_evaluations_unavailable
 
 
 class BareEnv(gym.Env):
@@ -117,3 +118,24 @@ def test_cache_key_of_a_plugin_env_follows_its_source_and_its_cache_version(tmp_
     versioned = key("    cache_version = 1", "cache_b")
     assert key("    cache_version = 1  # an edit the plug-in declares harmless", "cache_b") == versioned
     assert key("    cache_version = 2", "cache_b") != versioned
+
+
+def test_position_evaluations_skip_models_that_read_proprioception():
+    class Positions:  # an env with both position methods
+        def render_at(self, position): ...
+        def is_free(self, position, margin=0.0): ...
+
+    assert position_evaluations_unavailable(Positions(), has_metric=True) is None
+    assert "proprioception" in position_evaluations_unavailable(Positions(), has_metric=True, proprio_dim=4)
+
+
+def test_an_env_whose_constructor_lacks_image_size_fails_in_one_line(monkeypatch):
+    class NoImageSize(gym.Env):
+        def __init__(self):
+            pass
+
+    monkeypatch.setitem(gym.registry, "worldmodel_test/NoImageSize-v0",
+                        gym.envs.registration.EnvSpec("worldmodel_test/NoImageSize-v0", entry_point=NoImageSize))
+    monkeypatch.setitem(envs.ENV_IDS, "no_image_size", "worldmodel_test/NoImageSize-v0")
+    with pytest.raises(ValueError, match=r"^env 'no_image_size' does not take image_size=: .*docs/plugins.md"):
+        envs.make("no_image_size", image_size=32)

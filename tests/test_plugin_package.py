@@ -3,7 +3,7 @@
 The package is copied to a temporary folder (the build leaves files next to its sources) and
 pip-installed with ``--target`` into another one, put on ``PYTHONPATH`` of the commands: the shared
 venv is never modified, and entry points are found because ``importlib.metadata`` scans ``sys.path``.
-(tests/test_agent_plugins.py covers the registry API with the agents/PLUGINS.md example.)
+(tests/test_agent_plugins.py covers the registry API with the docs/plugins.md example.)
 """
 
 from __future__ import annotations

@@ -27,10 +27,12 @@ from worldmodel.world_model import WorldModel
 log = logging.getLogger("worldmodel.pretrain")
 
 
-def position_evaluations_unavailable(env: Any, has_metric: bool) -> str | None:
+def position_evaluations_unavailable(env: Any, has_metric: bool, proprio_dim: int = 0) -> str | None:
     """Why the basin, resolution and smoothness evaluations cannot run on ``env`` (unwrapped), or None."""
     if not has_metric:
         return "no metric stage was trained (add metric to stages)"
+    if proprio_dim:
+        return "the world model reads proprioception, which frames rendered at a position (render_at) do not carry"
     missing = [name for name in ("render_at", "is_free") if not callable(getattr(env, name, None))]
     if missing:
         return f"the env has no {' or '.join(missing)}(position) (envs.contract)"

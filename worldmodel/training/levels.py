@@ -197,7 +197,7 @@ def train_levels(config: LevelsConfig, encoder_path: Path, trajectories: Traject
                                                      seed=config.seed)
     else:
         skipped["cost_correlation"] = no_task
-    no_positions = position_evaluations_unavailable(env.unwrapped, metric is not None)
+    no_positions = position_evaluations_unavailable(env.unwrapped, metric is not None, world_model.proprio_dim)
     if no_positions is None:
         summary["cost_basin"], summary["cost_profile"] = evaluate_basin(world_model, env.unwrapped, seed=config.seed)
         summary["position_resolution"] = evaluate_resolution(world_model, env.unwrapped, seed=config.seed)
