@@ -95,6 +95,9 @@ def _required(env: Any) -> tuple[list[Piece], dict[str, Any]]:
         return pieces + [Piece("reset(seed=) and step(action)", True, False, f"raised {reason}")], {}
     infos = {"reset": reset_info, "step": step_info}
     pixels = split_observation(observation)[0]
+    if pixels_ok and (np.asarray(pixels).dtype != np.uint8 or np.shape(pixels) != tuple(shape)):
+        pieces[0] = Piece(pieces[0].name, True, False, f"reset returned pixels {np.asarray(pixels).dtype} "
+                          f"{np.shape(pixels)}, not what the observation space {env.observation_space} says")
     for key, check in (("goal_image", lambda v: np.shape(v) == np.shape(pixels)),
                        ("distance", lambda v: np.ndim(v) == 0 and np.isfinite(float(v))),
                        ("is_success", lambda v: isinstance(v, (bool, np.bool_)))):

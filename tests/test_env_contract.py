@@ -139,3 +139,13 @@ def test_an_env_whose_constructor_lacks_image_size_fails_in_one_line(monkeypatch
     monkeypatch.setitem(envs.ENV_IDS, "no_image_size", "worldmodel_test/NoImageSize-v0")
     with pytest.raises(ValueError, match=r"^env 'no_image_size' does not take image_size=: .*docs/plugins.md"):
         envs.make("no_image_size", image_size=32)
+
+
+def test_pixels_that_contradict_the_observation_space_break_the_contract(bare):
+    class FloatPixels(gym.Wrapper):
+        def reset(self, **kwargs):
+            observation, info = self.env.reset(**kwargs)
+            return observation.astype(np.float32), info
+
+    pixels = check_env_contract(FloatPixels(envs.make(bare)))[0]
+    assert not pixels.present and "float32" in pixels.note
