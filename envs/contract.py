@@ -52,12 +52,14 @@ OPTIONAL: dict[str, str] = {
 @dataclass(frozen=True)
 class Piece:
     """One item of the contract: ``name``, whether it is ``required``, whether the env has it (``present``) and
-    what it unlocks or, for a required piece, what is wrong (``note``)."""
+    what it unlocks or, for a required piece, what is wrong (``note``); ``problem``: why an optional piece the env
+    has is unusable (it then counts as not present)."""
 
     name: str
     required: bool
     present: bool
     note: str
+    problem: str = ""
 
 
 def _methods(env: Any, *names: str) -> bool:
@@ -122,7 +124,24 @@ def _optional(env: Any, info: dict[str, Any]) -> list[Piece]:
             hasattr(unwrapped, a) for a in ("state_dim", "frame_skip", "dt", "success_threshold")),
         "cache_version": hasattr(unwrapped, "cache_version"),
     }
-    return [Piece(name, False, present[name], unlocks) for name, unlocks in OPTIONAL.items()]
+    problems = {"get_sim_state, simulate": _simulate_problem(unwrapped, env.action_space, info)
+                if present["get_sim_state, simulate"] else ""}
+    return [Piece(name, False, present[name] and not problems.get(name), unlocks, problems.get(name, ""))
+            for name, unlocks in OPTIONAL.items()]
+
+
+def _simulate_problem(env: Any, action_space: Any, info: dict[str, Any]) -> str:
+    """Why ``simulate`` cannot serve the oracle (it must map ``(N, H, A)`` actions to ``(N, H, S)`` task states),
+    or ``""``."""
+    state_size = np.shape(info.get("state", ()))[-1:] if "state" in info else ()
+    try:
+        states = np.asarray(env.simulate(env.get_sim_state(), np.zeros((1, 2, *action_space.shape), np.float32)))
+    except Exception as exc:  # noqa: BLE001 - reported as a problem of the piece
+        return "simulate(get_sim_state(), actions (1, 2, A)) raised " + " ".join(f"{type(exc).__name__}: {exc}".split())
+    if states.shape[:2] != (1, 2) or states.ndim != 3 or (state_size and states.shape[2:] != state_size):
+        expected = f"(1, 2, {state_size[0]})" if state_size else "(1, 2, S)"
+        return f"simulate(get_sim_state(), actions (1, 2, A)) returned shape {states.shape}, expected {expected}"
+    return ""
 
 
 def check_env_contract(env: Any) -> list[Piece]:
@@ -145,6 +164,8 @@ def format_contract(pieces: list[Piece]) -> str:
         if p.required:
             lines.append(f"  required  {'ok     ' if p.present else 'MISSING'}  {p.name}"
                          + ("" if p.present else f": {p.note}"))
+        elif p.problem:
+            lines.append(f"  optional  WRONG    {p.name}: {p.problem}; it would give: {p.note}")
         else:
             lines.append(f"  optional  {'ok     ' if p.present else 'absent '}  {p.name}"
                          + ("" if p.present else f"; it would give: {p.note}"))

@@ -149,3 +149,14 @@ def test_pixels_that_contradict_the_observation_space_break_the_contract(bare):
 
     pixels = check_env_contract(FloatPixels(envs.make(bare)))[0]
     assert not pixels.present and "float32" in pixels.note
+
+
+def test_a_simulate_of_the_wrong_shape_is_named_not_counted(monkeypatch):
+    env = envs.make("pointmass_open", image_size=16)
+    pieces = {p.name: p for p in check_env_contract(env)}
+    assert pieces["get_sim_state, simulate"].present
+    monkeypatch.setattr(env.unwrapped, "simulate", lambda sim_state, actions: np.zeros(actions.shape[0]))
+    piece = {p.name: p for p in check_env_contract(env)}["get_sim_state, simulate"]
+    assert not piece.present and "returned shape (1,), expected (1, 2, " in piece.problem
+    assert "WRONG    get_sim_state, simulate: simulate(" in format_contract([piece])
+    env.close()
