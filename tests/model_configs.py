@@ -6,7 +6,11 @@ The model configs (``DynamicsConfig`` ...) have no defaults of their own; a test
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
+import torch
+
+from worldmodel.models import get_preset
 from worldmodel.models.dynamics import DynamicsConfig
 from worldmodel.models.high_level import HighLevelConfig
 from worldmodel.models.latent_head import LatentConfig, LatentSettings
@@ -14,6 +18,7 @@ from worldmodel.models.metric import MetricConfig
 from worldmodel.training.dynamics_stage import DynamicsStageConfig
 from worldmodel.training.high_level_stage import HighLevelStageConfig
 from worldmodel.training.metric_stage import MetricStageConfig
+from worldmodel.world_model import WorldModel
 
 
 def latent_config(pool: int | None = 4, dim: int = 32, space: str = "pca", high_space: str | None = None,
@@ -36,3 +41,11 @@ def high_level_config(latent_dim: int, action_dim: int, code_hidden: int | None 
 def metric_config(latent_dim: int, **stage) -> MetricConfig:
     """The planning metric as ``MetricStageConfig(**stage)`` builds it."""
     return MetricStageConfig(**stage).model_config(latent_dim)
+
+
+def tiny_world_model(env_name: str = "pointmass_tworooms", env_id: str = "worldmodel/PointMassTwoRooms-v0",
+                     **kwargs: Any) -> WorldModel:
+    """A world model of default sizes (tiny encoder at 64 px, Dz 32, 2-d actions), random weights from seed 0."""
+    torch.manual_seed(0)
+    return WorldModel(get_preset("tiny"), latent_config(), dynamics_config(32, 2), high_level_config(32, 2),
+                      env_name=env_name, env_id=env_id, image_size=64, action_low=-1.0, action_high=1.0, **kwargs)

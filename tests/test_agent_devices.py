@@ -18,10 +18,8 @@ import pytest
 import torch
 
 from agents import make_agent
-from tests.model_configs import dynamics_config, high_level_config, latent_config
+from tests.model_configs import tiny_world_model
 from tests.test_latent_agents import ImageEnv
-from worldmodel.models import get_preset
-from worldmodel.world_model import WorldModel
 
 torch.set_num_threads(1)
 SMALL = {"samples": 16, "iterations": 2, "elites": 4}
@@ -30,10 +28,7 @@ SMALL_HIGH = {"high_samples": 16, "high_iterations": 2, "high_elites": 4}
 
 @pytest.fixture(scope="module")
 def world_model():
-    torch.manual_seed(0)
-    return WorldModel(get_preset("tiny"), latent_config(), dynamics_config(32, 2), high_level_config(32, 2),
-                      env_name="pointmass_tworooms", env_id="worldmodel/PointMassTwoRooms-v0", image_size=64,
-                      action_low=-1.0, action_high=1.0)
+    return tiny_world_model()
 
 
 @contextlib.contextmanager

@@ -12,10 +12,8 @@ import pytest
 import torch
 
 from agents import AGENTS, make_agent
-from tests.model_configs import dynamics_config, high_level_config, latent_config
+from tests.model_configs import tiny_world_model
 from worldmodel.errors import IncompatibleCheckpointError
-from worldmodel.models import get_preset
-from worldmodel.world_model import WorldModel
 
 torch.set_num_threads(1)
 
@@ -41,10 +39,7 @@ class ImageEnv(gym.Env):
 @pytest.fixture(scope="module")
 def world_model():
     """Default sizes (tiny encoder at 64 px, Dz 32, default level-1/level-2 widths), random weights."""
-    torch.manual_seed(0)
-    return WorldModel(get_preset("tiny"), latent_config(), dynamics_config(32, 2), high_level_config(32, 2),
-                      env_name="pointmass_tworooms", env_id="worldmodel/PointMassTwoRooms-v0", image_size=64,
-                      action_low=-1.0, action_high=1.0)
+    return tiny_world_model()
 
 
 @pytest.mark.parametrize("name", ["mpc", "hierarchical"])

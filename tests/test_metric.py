@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from agents import make_agent
-from tests.model_configs import dynamics_config, high_level_config, latent_config, metric_config
+from tests.model_configs import dynamics_config, high_level_config, latent_config, metric_config, tiny_world_model
 from worldmodel.data.latents import LatentTrajectories
 from worldmodel.errors import IncompatibleCheckpointError
 from worldmodel.evaluation.metric_eval import correlations, distance_field, metric_of_steps
@@ -80,11 +80,7 @@ def test_grid_geodesic_goes_round_walls():
 
 
 def make_world_model(metric: bool):
-    torch.manual_seed(0)
-    return WorldModel(get_preset("tiny"), latent_config(), dynamics_config(32, 2), high_level_config(32, 2),
-                      env_name="pointmass_tworooms", env_id="worldmodel/PointMassTwoRooms-v0", image_size=64,
-                      action_low=-1.0, action_high=1.0,
-                      metric_cfg=metric_config(32, dim=8, hidden=32) if metric else None)
+    return tiny_world_model(metric_cfg=metric_config(32, dim=8, hidden=32) if metric else None)
 
 
 def test_world_model_save_load_round_trip_keeps_the_metric(tmp_path):

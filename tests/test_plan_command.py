@@ -24,7 +24,7 @@ from agents import EpisodeRecord, available_agents
 from agents.rollout_inspection import FrameBank, RolloutInspector
 from agents.runner import EpisodeJob, EpisodeResult, run_one, summarize
 from experiments.plan import resolve_checkpoint
-from tests.model_configs import dynamics_config, high_level_config, latent_config
+from tests.model_configs import tiny_world_model
 from worldmodel.io.tb import CAPTION_HEIGHT, read_event_images, read_event_scalars, read_event_tags
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -286,13 +286,9 @@ def test_inspector_logs_latent_distance_costs_subgoals_and_imagined_frames(tmp_p
 # ---- world-model agents end to end, on a tiny random-init world model saved as a pretrain run --------
 @pytest.fixture(scope="module")
 def pretrain_root(tmp_path_factory):
-    from worldmodel.models import get_preset
-    from worldmodel.world_model import WORLD_MODEL_FILE, WorldModel
+    from worldmodel.world_model import WORLD_MODEL_FILE
 
-    torch.manual_seed(0)
-    model = WorldModel(get_preset("tiny"), latent_config(), dynamics_config(32, 2), high_level_config(32, 2),
-                       env_name="pointmass_open", env_id="worldmodel/PointMassOpen-v0", image_size=64,
-                       action_low=-1.0, action_high=1.0)
+    model = tiny_world_model("pointmass_open", "worldmodel/PointMassOpen-v0")
     root = tmp_path_factory.mktemp("pretrain")
     run = root / "pointmass_open" / "2026-01-01_00-00-00"
     run.mkdir(parents=True)
