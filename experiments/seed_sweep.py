@@ -4,8 +4,8 @@ For each pretraining seed it runs the default ``python -m experiments.pretrain e
 ``DIR/ENV_sS``), then ``python -m experiments.plan`` for each agent on the same seeded episodes (into
 ``DIR/plan_ENV_sS_AGENT``), skipping every run whose ``summary.json`` is already there, so an interrupted
 sweep continues where it stopped. It prints, and writes to ``DIR/ENV_seed_sweep.json``, each agent's success
-rate per seed, their mean and standard deviation, median ms per action, the pretraining wall time, each planning
-cost's Spearman correlation with the true distance (``cost_correlation`` of the pretrain summaries) and paired
+rate per seed, their mean and standard deviation, median ms per action, the pretraining time (from its log), each
+planning cost's Spearman correlation with the true distance (``cost_correlation`` of the pretrain summaries) and paired
 comparisons (``worldmodel.evaluation.paired``) with episodes pooled over the seeds.
 """
 
@@ -16,7 +16,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from worldmodel.evaluation.seed_sweep import format_table, plan_dir, pretrain_dir, sweep_table
@@ -24,15 +23,13 @@ from worldmodel.evaluation.seed_sweep import format_table, plan_dir, pretrain_di
 AGENTS = ("random", "mpc", "hierarchical", "oracle")
 
 
-def _run(command: list[str], log: Path, threads: int) -> float:
-    """Run one of the repo's commands with ``threads`` OpenMP threads, its output to ``log``; wall seconds."""
-    start = time.perf_counter()
+def _run(command: list[str], log: Path, threads: int) -> None:
+    """Run one of the repo's commands with ``threads`` OpenMP threads, its output to ``log``."""
     environment = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     with log.open("w") as handle:
         result = subprocess.run(command, stdout=handle, stderr=subprocess.STDOUT, env=environment, check=False)
     if result.returncode != 0:
         raise RuntimeError(f"`{' '.join(command)}` failed (exit {result.returncode}); see {log}")
-    return time.perf_counter() - start
 
 
 def run_sweep(env: str, seeds: list[int], agents: list[str], episodes: int, plan_seed: int, workers: int,
@@ -42,9 +39,8 @@ def run_sweep(env: str, seeds: list[int], agents: list[str], episodes: int, plan
     for seed in seeds:
         run = pretrain_dir(out, env, seed)
         if not (run / "world_model.pt").is_file():
-            wall = _run([sys.executable, "-m", "experiments.pretrain", f"env={env}", f"seed={seed}",
+            _run([sys.executable, "-m", "experiments.pretrain", f"env={env}", f"seed={seed}",
                          f"hydra.run.dir={run}"], out / f"{run.name}.log", threads=2)
-            (run / "wall_seconds.json").write_text(json.dumps({"pretrain_wall_s": wall}))
         for agent in agents:
             plan = plan_dir(out, env, seed, agent)
             if not (plan / "summary.json").is_file():

@@ -30,8 +30,11 @@ def test_table_pools_episodes_over_seeds(tmp_path):
     pretrain.mkdir()
     pretrain.joinpath("summary.json").write_text(json.dumps(
         {"cost_correlation": {"task": {"task": {"spearman": 0.99, "pearson": 0.98}}}}))
+    pretrain.joinpath("pretrain.log").write_text("[2026-11-29 23:17:19,510][a][INFO] - start\nprogress bar\n"
+                                                 "[2026-11-29 23:47:49,510][a][INFO] - end\n")
     table = sweep_table("reacher", [1, 2], ["mpc", "hierarchical"], tmp_path)
     assert table["cost_spearman"] == {"task vs task distance": {1: 0.99}}
+    assert table["pretrain_wall_s"] == {1: pytest.approx(1830.0)}
     assert table["agents"]["mpc"]["success_mean"] == pytest.approx(0.625)
     assert table["agents"]["mpc"]["success_std"] == pytest.approx(0.125)
     assert table["agents"]["hierarchical"]["ms_per_step_median"] == pytest.approx(25.0)
@@ -39,7 +42,7 @@ def test_table_pools_episodes_over_seeds(tmp_path):
     assert (comparison["episodes"], comparison["only_a"], comparison["only_b"]) == (8, 3, 0)
     assert comparison["p_value"] == pytest.approx(0.25)
     text = format_table(table)
-    assert "| mpc | 62% ± 12% | s1 50%, s2 75% |" in text and "McNemar p = 0.25" in text
+    assert "| mpc | 62% ± 12% | s1 50%, s2 75% |" in text and "McNemar p = 0.25" in text and "(min): 30.5" in text
 
 
 def test_table_only_without_runs_is_one_line_error(tmp_path, capsys):

@@ -7,6 +7,8 @@ pretraining wall time, each planning cost's Spearman correlation with the true d
 from __future__ import annotations
 
 import json
+import re
+from datetime import datetime
 from pathlib import Path
 from statistics import mean, median, pstdev
 from typing import Any
@@ -14,6 +16,7 @@ from typing import Any
 from worldmodel.evaluation.paired import paired_comparison
 
 COMPARISONS = (("hierarchical", "mpc"),)
+_LOG_TIME = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\]")
 
 
 def pretrain_dir(out: Path, env: str, seed: int) -> Path:
@@ -24,6 +27,17 @@ def pretrain_dir(out: Path, env: str, seed: int) -> Path:
 def plan_dir(out: Path, env: str, seed: int, agent: str) -> Path:
     """The plan run of ``agent`` on the world model of ``seed`` in the sweep folder ``out``."""
     return out / f"plan_{env}_s{seed}_{agent}"
+
+
+def logged_seconds(log: Path) -> float | None:
+    """Seconds from the first to the last timestamped line of a run's log (``pretrain.log``), or None."""
+    if not log.is_file():
+        return None
+    stamps = [m.group(1) for line in log.read_text().splitlines() if (m := _LOG_TIME.match(line))]
+    if len(stamps) < 2:
+        return None
+    first, last = (datetime.strptime(s, "%Y-%m-%d %H:%M:%S,%f") for s in (stamps[0], stamps[-1]))
+    return (last - first).total_seconds()
 
 
 def _pooled(summaries: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
@@ -41,9 +55,9 @@ def sweep_table(env: str, seeds: list[int], agents: list[str], out: Path) -> dic
     table: dict[str, Any] = {"env": env, "seeds": seeds, "agents": {}, "comparisons": [], "pretrain_wall_s": {},
                              "cost_spearman": {}}
     for seed in seeds:
-        wall = pretrain_dir(out, env, seed) / "wall_seconds.json"
-        if wall.is_file():
-            table["pretrain_wall_s"][seed] = json.loads(wall.read_text())["pretrain_wall_s"]
+        seconds = logged_seconds(pretrain_dir(out, env, seed) / "pretrain.log")
+        if seconds is not None:
+            table["pretrain_wall_s"][seed] = seconds
         summary = pretrain_dir(out, env, seed) / "summary.json"
         correlations = json.loads(summary.read_text()).get("cost_correlation", {}) if summary.is_file() else {}
         for truth, costs in correlations.items():
@@ -85,6 +99,6 @@ def format_table(table: dict[str, Any]) -> str:
         lines.append(f"- Spearman, {name} (held-out pairs), per seed: {values}")
     if table["pretrain_wall_s"]:
         walls = ", ".join(f"{w / 60:.1f}" for w in table["pretrain_wall_s"].values())
-        lines.append(f"- pretraining wall time per seed (min): {walls}")
+        lines.append(f"- pretraining time per seed, first to last line of its log (min): {walls}")
     heading = f"{table['env']}: success over pretraining seeds {table['seeds']} (mean ± std; per seed)"
     return "\n\n".join(["\n".join(part) for part in ([heading], rows, lines) if part])
