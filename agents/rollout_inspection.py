@@ -79,8 +79,8 @@ class FrameBank:
         if high and hasattr(self.world_model, "high_state"):  # a stand-in world model has one state space
             if self._high_latents is None:
                 with torch.no_grad():
-                    latents = self.latents.to(getattr(self.world_model, "device", self.latents.device))
-                    self._high_latents = torch.as_tensor(self.world_model.high_state(latents)).float().cpu()
+                    low = self.latents.to(getattr(self.world_model, "device", self.latents.device))
+                    self._high_latents = torch.as_tensor(self.world_model.high_state(low)).float().cpu()
             bank = self._high_latents
         latents = torch.as_tensor(np.asarray(latents), dtype=torch.float32).reshape(-1, bank.shape[-1])
         return np.array([int(np.argmin(distances_to(self.world_model, bank, q, high))) for q in latents])

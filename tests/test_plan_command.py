@@ -236,6 +236,23 @@ class PixelWorldModel:
         return (z - goal).norm(dim=-1)
 
 
+class HighPixelWorldModel(PixelWorldModel):
+    """Level 2's state: the mean colour doubled, on a level-1 state space of its own."""
+
+    def high_state(self, z):
+        return 2 * z
+
+    def high_distance(self, z, goal):
+        return (z - goal).norm(dim=-1)
+
+
+def test_frame_bank_shows_level_2_states_as_their_nearest_frames_from_the_first_call():
+    bank = FrameBank(HighPixelWorldModel(), np.stack([_solid(v) for v in (0, 100, 200, 250)]))
+    queries = np.stack([np.full(3, 2 * 190 / 255), np.full(3, 2 * 90 / 255)])  # level-2 states
+    assert bank.nearest(queries, high=True).tolist() == [2, 1]
+    assert bank.nearest(queries, high=True).tolist() == [2, 1]  # the cached level-2 bank gives the same
+
+
 def _solid(value, size=8):
     return np.full((size, size, 3), value, np.uint8)
 
