@@ -7,6 +7,7 @@
 # Every step has its own time limit and the whole script a deadline (BUDGET seconds), so a slow step costs only
 # the steps after it. Output: OUT/log.txt (timings), OUT/<step>.txt (each command's output), OUT/*.json.
 # Usage: OUT=DIR BUDGET=540 bash tools/gpu_checks.sh        QUICK=1 DEVICE=cpu: a dry run of the script, small counts
+#        ONLY="bench_large_eager bench_large_compiled" ...    only the named steps (a second call after a deadline)
 set -uo pipefail
 OUT=${OUT:-gpu_out}
 PY=${PY:-python3}
@@ -15,14 +16,18 @@ BATCH=${BATCH:-64}
 LARGE_BATCH=${LARGE_BATCH:-32}  # ViT-L at 64 clips of 16x224^2 would need about 115 GB of activations
 QUICK=${QUICK:-0}
 DEVICE=${DEVICE:-}  # empty: each command's default (auto); cpu for the dry run
+ONLY=${ONLY:-}  # empty: every step
 export MUJOCO_GL=egl PYTHONUNBUFFERED=1
 mkdir -p "$OUT"
 DEADLINE=$(($(date +%s) + BUDGET))
 log() { echo "[$(date +%T)] $*" | tee -a "$OUT/log.txt"; }
 
+wanted() { [ -z "$ONLY" ] || [[ " $ONLY " == *" $1 "* ]]; }
+
 # step NAME LIMIT_S CMD...: run CMD under min(LIMIT_S, time to the deadline), output to OUT/NAME.txt
 step() {
   local name=$1 limit=$2; shift 2
+  wanted "$name" || return 1
   local left=$((DEADLINE - $(date +%s)))
   if [ "$left" -lt 20 ]; then log "skip $name (deadline)"; return 1; fi
   [ "$left" -lt "$limit" ] && limit=$left
@@ -54,7 +59,7 @@ $PY -c "import torch, mujoco; print('torch', torch.__version__, 'cuda', torch.ve
   | tee -a "$OUT/log.txt"
 
 RUN=runs/gpu/default
-rm -rf "$RUN"
+wanted default_pretrain && rm -rf "$RUN"  # a run directory left from before would resume, not start afresh
 TORCH_LOGS=recompiles step default_pretrain 240 $PY -m experiments.pretrain "${dev[@]}" "${pretrain_small[@]}" \
   hydra.run.dir=$RUN
 $PY - "$RUN" <<'EOF' | tee -a "$OUT/log.txt"
@@ -72,6 +77,10 @@ grep -c "Recompiling" "$OUT/default_pretrain.txt" | sed 's/^/recompilations logg
 
 plan_small=()
 [ "$QUICK" = 1 ] && plan_small=(agent.params.samples=64 max_steps=3 env.image_size=32)
+# the same run with the video stage eager: what compilation costs and saves over the default's 600 steps
+wanted default_pretrain_eager && rm -rf runs/gpu/default_eager
+step default_pretrain_eager 200 $PY -m experiments.pretrain "${dev[@]}" "${pretrain_small[@]}" video.compile=false \
+  hydra.run.dir=runs/gpu/default_eager
 for agent in mpc hierarchical; do
   step "plan_$agent" 90 $PY -m experiments.plan env=pointmass_tworooms agent=$agent checkpoint=$RUN episodes=10 \
     "${dev[@]}" "${plan_small[@]}" hydra.run.dir=runs/gpu/plan_$agent
@@ -112,7 +121,7 @@ with torch.profiler.profile(activities=activities) as prof:
 key = "cuda_time_total" if device.type == "cuda" else "cpu_time_total"
 print(prof.key_averages().table(sort_by=key, row_limit=30, max_name_column_width=60))
 EOF
-bench base_compiled 240 base true $BATCH
 bench large_eager 90 large false $LARGE_BATCH
+bench base_compiled 240 base true $BATCH
 bench large_compiled 240 large true $LARGE_BATCH
 log "done"
