@@ -13,21 +13,28 @@ import numpy as np
 import envs
 from agents import make_agent, run_episode
 from agents.runner import load_world_model
+from envs.trajectory_goals import trajectory_goals
 
 log = logging.getLogger("worldmodel.benchmark")
 WORLD_MODEL_AGENTS = ("mpc", "hierarchical")
 
 
-def measure_agents(env_names: list[str], agent_names: list[str], episodes: int, max_steps: int, device: str,
+def measure_agents(env_names: list[str], agent_names: list[str], episodes: int, max_steps: int | None, device: str,
                    checkpoint_for: Callable[[str], str | None],
                    params_for: Callable[[str, str], dict[str, Any]] = lambda env, agent: {},
-                   ) -> dict[str, dict[str, Any]]:
+                   goal_steps: int | None = None) -> dict[str, dict[str, Any]]:
     """Per ``env/agent``: ``episodes`` episodes from seeds 1000, 1001, ...; the agent is built with
     ``params_for(env, agent)``; the world-model agents run on ``checkpoint_for(env)`` (on ``device``) and are
-    skipped, with a log line, when it is None."""
+    skipped, with a log line, when it is None. ``goal_steps``: episode ``e`` starts and ends where held-out
+    trajectory ``e`` is now and ``goal_steps`` steps later (``envs.trajectory_goals``, seed 1000), the same pairs
+    for every agent; ``max_steps`` None: the env's time limit."""
     results: dict[str, dict[str, Any]] = {}
     for env_name in env_names:
         checkpoint = checkpoint_for(env_name)
+        options: list[dict[str, Any] | None] = [None] * episodes
+        if goal_steps is not None:
+            goals = trajectory_goals(envs.make(env_name), episodes, goal_steps, seed=1000)
+            options = [{"start": g.start, "goal": g.goal} for g in goals]
         needs_model = any(name in WORLD_MODEL_AGENTS for name in agent_names)
         world_model = None
         if needs_model and checkpoint is not None:
@@ -39,8 +46,8 @@ def measure_agents(env_names: list[str], agent_names: list[str], episodes: int, 
             env = envs.make(env_name)
             context = {"world_model": world_model} if agent_name in WORLD_MODEL_AGENTS else {}
             agent = make_agent(agent_name, env, **params_for(env_name, agent_name), **context)
-            records = [run_episode(env, agent, seed=1000 + e, max_steps=max_steps, agent_name=agent_name)
-                       for e in range(episodes)]
+            records = [run_episode(env, agent, seed=1000 + e, max_steps=max_steps, agent_name=agent_name,
+                                   options=options[e]) for e in range(episodes)]
             env.close()
             ms = [r.ms_per_step for r in records if np.isfinite(r.ms_per_step)]
             results[f"{env_name}/{agent_name}"] = {
@@ -49,6 +56,6 @@ def measure_agents(env_names: list[str], agent_names: list[str], episodes: int, 
                 "mean_final_distance": float(np.nanmean([r.final_distance for r in records])),
                 "ms_per_step": statistics.median(ms) if ms else float("nan"),
                 "failed_episodes": sum(r.failure is not None for r in records),
-                "checkpoint": checkpoint if agent_name in WORLD_MODEL_AGENTS else None,
+                "checkpoint": checkpoint if agent_name in WORLD_MODEL_AGENTS else None, "goal_steps": goal_steps,
             }
     return results

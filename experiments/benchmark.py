@@ -11,6 +11,9 @@ Sections (each a median over repeats, all measured in this process, on this mach
   pretrain   step time, clips/s, model FLOP/s and its fraction of the matmul peak measured in the same run
   planning   ms per action per agent (agents needing a world model only with a checkpoint)
   episodes   success rate and final distance per env and agent
+  goals      (only when named: sections=[goals]) success against goal distance on env=NAME: goals k env steps
+             ahead on held-out trajectories for each k in goals.goal_steps, each agent of goals.names on the same
+             goals; a table, and the curve in TensorBoard beside the env's published anchors (run dir, tb/)
 Prints a table per section and writes ``benchmark.json`` (and ``summary.json``) in the run directory.
 """
 
@@ -25,14 +28,17 @@ from omegaconf import DictConfig, OmegaConf
 
 import envs
 from agents.benchmark import measure_agents
+from agents.goal_curve import format_goal_curve, log_goal_curve, measure_goal_curve
 from envs.benchmark import exploration_fps, render_fps
 from envs.exploration import collect_trajectories
+from envs.trajectory_goals import check_goal_steps
 from experiments.benchmark_config import BenchmarkConfig, register_benchmark_schema
 from experiments.common import check_settings, hydra_cli, newest_run, run_dir
 from experiments.env_option import env_agent_params, register_env_option
 from experiments.pretrain import build_model_config
 from worldmodel.data.sim_clips import SimClipDataset
 from worldmodel.devices import resolve_device
+from worldmodel.io.tb import TensorBoardLogger
 from worldmodel.training.step_benchmark import measure_training_step
 from worldmodel.world_model import WORLD_MODEL_FILE
 
@@ -67,6 +73,17 @@ def bench_agents(cfg: DictConfig) -> dict[str, dict[str, Any]]:
                           str(device), checkpoint_for, params_for=env_agent_params)  # as plan: the env's settings
 
 
+def bench_goals(cfg: DictConfig, out: Path) -> dict[str, Any]:
+    """Success against goal distance on ``cfg.env``; the curve goes to TensorBoard under ``out/tb``."""
+    checkpoint_for = (lambda env: cfg.checkpoint) if cfg.checkpoint is not None else _newest_checkpoint
+    curve = measure_goal_curve(cfg.env.name, list(cfg.goals.names), list(cfg.goals.goal_steps), cfg.goals.episodes,
+                               cfg.goals.max_steps, str(resolve_device(cfg.device)), checkpoint_for,
+                               params_for=env_agent_params)
+    with TensorBoardLogger(out / "tb") as logger:
+        log_goal_curve(logger, curve)
+    return curve
+
+
 def print_tables(results: dict[str, Any]) -> None:
     """One table per measured section."""
     if "render" in results:
@@ -86,12 +103,13 @@ def print_tables(results: dict[str, Any]) -> None:
               f"({p['matmul_peak_flops_per_s'] / 1e9:.1f} GFLOP/s)")
         print(f"  loader ({p['loader_workers']} workers) {p['loader_clips_per_s']:.0f} clips/s = "
               f"{p['loader_to_step_ratio']:.1f}x what the step consumes")
-    if "agents" not in results:
-        return
-    print(f"\n{'env/agent':<34} {'success':>8} {'final dist':>10} {'ms/action':>10} {'failed':>7}")
-    for key, r in results["agents"].items():
-        print(f"  {key:<32} {r['success_rate']:>8.0%} {r['mean_final_distance']:>10.3f} "
-              f"{r['ms_per_step']:>10.1f} {r['failed_episodes']:>7d}")
+    if "agents" in results:
+        print(f"\n{'env/agent':<34} {'success':>8} {'final dist':>10} {'ms/action':>10} {'failed':>7}")
+        for key, r in results["agents"].items():
+            print(f"  {key:<32} {r['success_rate']:>8.0%} {r['mean_final_distance']:>10.3f} "
+                  f"{r['ms_per_step']:>10.1f} {r['failed_episodes']:>7d}")
+    if "goals" in results:
+        print("\n" + format_goal_curve(results["goals"]))
 
 
 def main(cfg: DictConfig) -> None:
@@ -101,6 +119,11 @@ def main(cfg: DictConfig) -> None:
     resolve_device(cfg.device)  # a bad device fails before any section runs
     for name in {cfg.env.name, *cfg.render.envs, *cfg.agents.envs}:  # ours or a plug-in's; an unknown one fails here
         envs.gym_id(name)
+    if "goals" in cfg.sections:  # a goal distance the env cannot serve fails before any section runs
+        env = envs.make(cfg.env.name)
+        for k in cfg.goals.goal_steps:
+            check_goal_steps(env, k)
+        env.close()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     out = run_dir()
@@ -114,6 +137,8 @@ def main(cfg: DictConfig) -> None:
         results["pretrain"] = bench_pretrain(cfg)
     if "agents" in cfg.sections:
         results["agents"] = bench_agents(cfg)
+    if "goals" in cfg.sections:
+        results["goals"] = bench_goals(cfg, out)
     print_tables(results)
     text = json.dumps(results, indent=2, default=float)
     (out / "benchmark.json").write_text(text)

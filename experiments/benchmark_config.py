@@ -13,7 +13,8 @@ from experiments.config import CACHE_DIR, DataConfig, EnvConfig, ModelConfig
 from worldmodel.settings import setting
 from worldmodel.training.video_stage import PRECISIONS, VideoStageConfig
 
-SECTIONS = ("render", "pretrain", "agents")
+SECTIONS = ("render", "pretrain", "agents", "goals")
+DEFAULT_SECTIONS = ["render", "pretrain", "agents"]  # goals plays hundreds of episodes: ask for it by name
 ENVS = ["pointmass_open", "pointmass_tworooms", "pointmass_maze", "reacher", "pusher"]
 
 
@@ -49,12 +50,24 @@ class AgentsBenchConfig:
     max_steps: int = setting(200, minimum=1)
 
 
+@dataclass
+class GoalsBenchConfig:
+    """``sections=[goals]``: success against goal distance on ``env`` (goals ``goal_steps`` env steps ahead on
+    held-out trajectories, DINO-WM / HWM's protocol), the same goals for every agent."""
+
+    names: list[str] = setting(["random", "mpc", "hierarchical", "oracle"])
+    goal_steps: list[int] = setting([25, 50, 75, 100])
+    episodes: int = setting(50, minimum=1)
+    max_steps: Optional[int] = setting(None, minimum=1)  # null: the env's time limit
+
+
 def _quick() -> dict[str, Any]:
     """quick=true: a smoke run (CI) with the same code paths and small counts."""
     return {"render": {"envs": ["pointmass_open"], "steps": 30, "exploration_episodes": 2},
             "loader": {"batches": 3, "episodes": 4},
             "pretrain": {"batch_size": 4, "warmup": 1, "steps": 2},
-            "agents": {"envs": ["pointmass_open"], "names": ["random", "oracle"], "episodes": 1, "max_steps": 5}}
+            "agents": {"envs": ["pointmass_open"], "names": ["random", "oracle"], "episodes": 1, "max_steps": 5},
+            "goals": {"names": ["random", "oracle"], "goal_steps": [5, 10], "episodes": 2, "max_steps": 5}}
 
 
 @dataclass
@@ -64,7 +77,7 @@ class BenchmarkConfig:
     # a pretrain run dir for mpc/hierarchical; null: the newest runs/pretrain/<env>/* with a world model
     checkpoint: Optional[str] = None
     threads: int = setting(0, minimum=0)  # 0: torch's default
-    sections: list[str] = setting(list(SECTIONS), choices=SECTIONS)
+    sections: list[str] = setting(DEFAULT_SECTIONS, choices=SECTIONS)
     device: str = "auto"  # pretrain and agents sections: auto (CUDA when available, else CPU) | cpu | cuda | cuda:N
     precision: str = setting("auto", choices=PRECISIONS)  # auto: bf16 on a GPU that has it
     # env=NAME (as in pretrain; any registered env): clips for the loader and pretrain sections, exploration timing
@@ -74,6 +87,7 @@ class BenchmarkConfig:
     loader: LoaderBenchConfig = field(default_factory=LoaderBenchConfig)
     pretrain: PretrainBenchConfig = field(default_factory=PretrainBenchConfig)
     agents: AgentsBenchConfig = field(default_factory=AgentsBenchConfig)
+    goals: GoalsBenchConfig = field(default_factory=GoalsBenchConfig)
     quick_overrides: dict[str, Any] = field(default_factory=_quick)  # merged over the above with quick=true
 
 

@@ -2,11 +2,13 @@
 
 For each pretraining seed it runs the default ``python -m experiments.pretrain env=ENV seed=S`` (into
 ``DIR/ENV_sS``), then ``python -m experiments.plan`` for each agent on the same seeded episodes (into
-``DIR/plan_ENV_sS_AGENT``), skipping every run whose ``summary.json`` is already there, so an interrupted
-sweep continues where it stopped. It prints, and writes to ``DIR/ENV_seed_sweep.json``, each agent's success
-rate per seed, their mean and standard deviation, median ms per action, the pretraining time (from its log), each
-planning cost's Spearman correlation with the true distance (``cost_correlation`` of the pretrain summaries) and paired
-comparisons (``worldmodel.evaluation.paired``) with episodes pooled over the seeds.
+``DIR/plan_ENV_sS_AGENT``; with ``--goal-steps K ...``, once per K toward goals K steps ahead on held-out
+trajectories, into ``DIR/plan_ENV_sS_AGENT_kK``), skipping every run whose ``summary.json`` is already there,
+so an interrupted sweep continues where it stopped. It prints, and writes to ``DIR/ENV_seed_sweep.json``
+(``DIR/ENV_kK_seed_sweep.json`` per K), each agent's success rate per seed, their mean and standard deviation,
+median ms per action, the pretraining time (from its log), each planning cost's Spearman correlation with the
+true distance (``cost_correlation`` of the pretrain summaries) and paired comparisons
+(``worldmodel.evaluation.paired``) with episodes pooled over the seeds.
 """
 
 from __future__ import annotations
@@ -33,20 +35,23 @@ def _run(command: list[str], log: Path, threads: int) -> None:
 
 
 def run_sweep(env: str, seeds: list[int], agents: list[str], episodes: int, plan_seed: int, workers: int,
-              out: Path) -> None:
-    """Run the pretrain and plan commands that have no ``summary.json`` yet."""
+              out: Path, goal_steps: list[int | None]) -> None:
+    """Run the pretrain and plan commands that have no ``summary.json`` yet (plans once per ``goal_steps``
+    entry; None: the env's own goals)."""
     out.mkdir(parents=True, exist_ok=True)
     for seed in seeds:
         run = pretrain_dir(out, env, seed)
         if not (run / "world_model.pt").is_file():
             _run([sys.executable, "-m", "experiments.pretrain", f"env={env}", f"seed={seed}",
                          f"hydra.run.dir={run}"], out / f"{run.name}.log", threads=2)
-        for agent in agents:
-            plan = plan_dir(out, env, seed, agent)
-            if not (plan / "summary.json").is_file():
-                _run([sys.executable, "-m", "experiments.plan", f"env={env}", f"agent={agent}",
-                      f"episodes={episodes}", f"seed={plan_seed}", f"workers={workers}", f"checkpoint={run}",
-                      f"hydra.run.dir={plan}", "tb.enabled=false"], out / f"{plan.name}.log", threads=1)
+        for k in goal_steps:
+            goals = [] if k is None else [f"goal_steps={k}"]
+            for agent in agents:
+                plan = plan_dir(out, env, seed, agent, k)
+                if not (plan / "summary.json").is_file():
+                    _run([sys.executable, "-m", "experiments.plan", f"env={env}", f"agent={agent}",
+                          f"episodes={episodes}", f"seed={plan_seed}", f"workers={workers}", f"checkpoint={run}",
+                          *goals, f"hydra.run.dir={plan}", "tb.enabled=false"], out / f"{plan.name}.log", threads=1)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,20 +63,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--episodes", type=int, default=50)
     parser.add_argument("--plan-seed", type=int, default=0, help="seed of the first episode (plan seed=)")
     parser.add_argument("--workers", type=int, default=2, help="plan workers")
+    parser.add_argument("--goal-steps", type=int, nargs="+", default=None, metavar="K",
+                        help="plan toward goals K env steps ahead on held-out trajectories (plan goal_steps=K), "
+                             "one table per K; default: the env's own goals")
     parser.add_argument("--table-only", action="store_true", help="only tabulate the runs already in --out")
     args = parser.parse_args(argv)
+    goal_steps = args.goal_steps or [None]
     try:
         if not args.table_only:
-            run_sweep(args.env, args.seeds, args.agents, args.episodes, args.plan_seed, args.workers, args.out)
-        table = sweep_table(args.env, args.seeds, args.agents, args.out)
+            run_sweep(args.env, args.seeds, args.agents, args.episodes, args.plan_seed, args.workers, args.out,
+                      goal_steps)
+        tables = [sweep_table(args.env, args.seeds, args.agents, args.out, k) for k in goal_steps]
     except RuntimeError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    if not table["agents"]:
+    if not any(table["agents"] for table in tables):
         print(f"error: no plan runs of {args.env} under {args.out}; run without --table-only", file=sys.stderr)
         return 2
-    (args.out / f"{args.env}_seed_sweep.json").write_text(json.dumps(table, indent=2))
-    print(format_table(table))
+    for k, table in zip(goal_steps, tables):
+        name = f"{args.env}_seed_sweep.json" if k is None else f"{args.env}_k{k}_seed_sweep.json"
+        (args.out / name).write_text(json.dumps(table, indent=2))
+    print("\n\n".join(format_table(table) for table in tables if table["agents"]))
     return 0
 
 

@@ -8,7 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from agents.goal_curve import format_goal_curve
 from experiments.env_option import env_agent_params
+from worldmodel.io.tb import read_event_scalars, read_event_tags
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,10 +51,45 @@ def test_benchmark_runs_chosen_sections_in_the_chosen_precision(tmp_path):
 
     bad = subprocess.run([*cmd[:3], "sections=[render,gpu]", f"hydra.run.dir={tmp_path / 'bad'}"], cwd=ROOT,
                          capture_output=True, text=True, timeout=120)
-    assert bad.returncode != 0 and "unknown sections 'gpu'; choose from render, pretrain, agents" in bad.stderr
+    assert bad.returncode != 0 and "unknown sections 'gpu'; choose from render, pretrain, agents, goals" in bad.stderr
 
 
 def test_agents_get_the_env_configs_agent_settings_as_in_plan():
     assert env_agent_params("reacher", "hierarchical") == {"subgoal_cost": "task"}
     assert env_agent_params("reacher", "mpc") == {}
     assert env_agent_params("not_an_env_config", "mpc") == {}
+
+
+def test_goals_section_measures_success_against_goal_distance_and_plots_it(tmp_path):
+    run = tmp_path / "bench"
+    cmd = [sys.executable, "-m", "experiments.benchmark", "quick=true", "sections=[goals]", "env=pointmass_open",
+           f"hydra.run.dir={run}", f"cache_dir={tmp_path / 'cache'}"]
+    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600,
+                            env={**os.environ, "MUJOCO_GL": "egl"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "success vs goal distance on pointmass_open (2 episodes per cell" in result.stdout
+    goals = json.loads((run / "benchmark.json").read_text())["goals"]
+    assert goals["goal_steps"] == [5, 10] and set(goals["success"]) == {"random", "oracle"}
+    assert all(set(by_k) == {"5", "10"} for by_k in goals["success"].values())  # JSON keys
+    runs = goals["runs"]["5"]
+    assert {r["goal_steps"] for r in runs.values()} == {5} and all(r["episodes"] == 2 for r in runs.values())
+    tags = read_event_tags(run / "tb")
+    assert "goal_curve/pointmass_open/figure" in tags["images"]
+    oracle = read_event_scalars(run / "tb", "goal_curve/pointmass_open/oracle")
+    assert [k for k, _ in oracle] == [5, 10]
+    assert [v for _, v in oracle] == [goals["success"]["oracle"]["5"], goals["success"]["oracle"]["10"]]
+
+    bad = subprocess.run([*cmd[:3], *cmd[4:6], "goals.goal_steps=[25,100000]", f"hydra.run.dir={tmp_path / 'bad'}"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120, env={**os.environ, "MUJOCO_GL": "egl"})
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr
+    assert "goal_steps=100000 is outside the held-out trajectories" in bad.stderr
+
+
+def test_goal_curve_table_lists_agents_then_the_envs_published_anchors():
+    curve = {"env": "pusht", "goal_steps": [25, 50, 75, 100], "episodes": 50,
+             "success": {"mpc": {25: 0.5, 50: 0.25, 75: 0.1, 100: 0.0}}}
+    lines = format_goal_curve(curve).splitlines()
+    assert lines[1].split() == ["agent", "k=25", "k=50", "k=75", "k=100"]
+    assert lines[2].split() == ["mpc", "50%", "25%", "10%", "0%"]
+    assert lines[3].split() == ["flat", "LeWM", "(published)", "94%", "53%", "18%"]
+    assert any(line.split()[-1] == "61%" for line in lines if "HWM: hierarchical" in line)

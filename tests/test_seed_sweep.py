@@ -11,8 +11,9 @@ from experiments.seed_sweep import main
 from worldmodel.evaluation.seed_sweep import format_table, plan_dir, sweep_table
 
 
-def _write_plan(out: Path, seed: int, agent: str, successes: list[bool], ms: float) -> None:
-    run = plan_dir(out, "reacher", seed, agent)
+def _write_plan(out: Path, seed: int, agent: str, successes: list[bool], ms: float, goal_steps: int | None = None,
+                env: str = "reacher") -> None:
+    run = plan_dir(out, env, seed, agent, goal_steps)
     run.mkdir(parents=True)
     episodes = [{"seed": i, "success": s, "steps": 10 + i} for i, s in enumerate(successes)]
     run.joinpath("summary.json").write_text(json.dumps({
@@ -48,3 +49,19 @@ def test_table_pools_episodes_over_seeds(tmp_path):
 def test_table_only_without_runs_is_one_line_error(tmp_path, capsys):
     assert main(["--env", "reacher", "--out", str(tmp_path), "--table-only"]) == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_goal_steps_give_one_table_per_distance_from_their_own_runs(tmp_path, capsys):
+    for k, (hier, flat) in {25: ([True] * 4, [True] * 4), 75: ([True, True, False, False], [False] * 4)}.items():
+        for seed in (1, 2):
+            _write_plan(tmp_path, seed, "hierarchical", hier, ms=20.0, goal_steps=k, env="pusht")
+            _write_plan(tmp_path, seed, "mpc", flat, ms=10.0, goal_steps=k, env="pusht")
+    assert plan_dir(tmp_path, "pusht", 1, "mpc", 75).name == "plan_pusht_s1_mpc_k75"
+    far = sweep_table("pusht", [1, 2], ["mpc", "hierarchical"], tmp_path, goal_steps=75)
+    assert far["agents"]["hierarchical"]["success_mean"] == 0.5 and far["agents"]["mpc"]["success_mean"] == 0.0
+    assert main(["--env", "pusht", "--out", str(tmp_path), "--seeds", "1", "2", "--agents", "mpc", "hierarchical",
+                 "--goal-steps", "25", "75", "--table-only"]) == 0
+    text = capsys.readouterr().out
+    assert text.index("pusht, goals 25 steps ahead") < text.index("pusht, goals 75 steps ahead")
+    assert "| hierarchical | 50% ± 0% | s1 50%, s2 50% |" in text
+    assert json.loads((tmp_path / "pusht_k75_seed_sweep.json").read_text())["goal_steps"] == 75

@@ -1,7 +1,7 @@
 """Tables of a seed sweep (``experiments.seed_sweep``): per agent, plan success over pretraining seeds, with the
 pretraining wall time, each planning cost's Spearman correlation with the true distance and paired comparisons
 (``worldmodel.evaluation.paired``) with the episodes pooled over the seeds. The runs live in one folder:
-``ENV_sS`` (pretrain) and ``plan_ENV_sS_AGENT`` (plan).
+``ENV_sS`` (pretrain) and ``plan_ENV_sS_AGENT`` (plan; ``plan_ENV_sS_AGENT_kK`` with goals K steps ahead).
 """
 
 from __future__ import annotations
@@ -24,9 +24,10 @@ def pretrain_dir(out: Path, env: str, seed: int) -> Path:
     return out / f"{env}_s{seed}"
 
 
-def plan_dir(out: Path, env: str, seed: int, agent: str) -> Path:
-    """The plan run of ``agent`` on the world model of ``seed`` in the sweep folder ``out``."""
-    return out / f"plan_{env}_s{seed}_{agent}"
+def plan_dir(out: Path, env: str, seed: int, agent: str, goal_steps: int | None = None) -> Path:
+    """The plan run of ``agent`` on the world model of ``seed`` in the sweep folder ``out`` (``goal_steps``: its
+    goals that many env steps ahead on held-out trajectories)."""
+    return out / (f"plan_{env}_s{seed}_{agent}" + ("" if goal_steps is None else f"_k{goal_steps}"))
 
 
 def logged_seconds(log: Path) -> float | None:
@@ -46,14 +47,16 @@ def _pooled(summaries: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
             for episode in summary["episodes"]]
 
 
-def sweep_table(env: str, seeds: list[int], agents: list[str], out: Path) -> dict[str, Any]:
-    """Per-agent success over the seeds found under ``out``, and the paired comparisons."""
+def sweep_table(env: str, seeds: list[int], agents: list[str], out: Path,
+                goal_steps: int | None = None) -> dict[str, Any]:
+    """Per-agent success over the seeds found under ``out``, and the paired comparisons (``goal_steps``: of the
+    plan runs with goals that many steps ahead)."""
     runs: dict[str, dict[int, dict[str, Any]]] = {}
     for agent in agents:
-        found = {s: plan_dir(out, env, s, agent) / "summary.json" for s in seeds}
+        found = {s: plan_dir(out, env, s, agent, goal_steps) / "summary.json" for s in seeds}
         runs[agent] = {s: json.loads(p.read_text()) for s, p in found.items() if p.is_file()}
-    table: dict[str, Any] = {"env": env, "seeds": seeds, "agents": {}, "comparisons": [], "pretrain_wall_s": {},
-                             "cost_spearman": {}}
+    table: dict[str, Any] = {"env": env, "seeds": seeds, "goal_steps": goal_steps, "agents": {}, "comparisons": [],
+                             "pretrain_wall_s": {}, "cost_spearman": {}}
     for seed in seeds:
         seconds = logged_seconds(pretrain_dir(out, env, seed) / "pretrain.log")
         if seconds is not None:
@@ -100,5 +103,6 @@ def format_table(table: dict[str, Any]) -> str:
     if table["pretrain_wall_s"]:
         walls = ", ".join(f"{w / 60:.1f}" for w in table["pretrain_wall_s"].values())
         lines.append(f"- pretraining time per seed, first to last line of its log (min): {walls}")
-    heading = f"{table['env']}: success over pretraining seeds {table['seeds']} (mean ± std; per seed)"
+    goals = "" if table.get("goal_steps") is None else f", goals {table['goal_steps']} steps ahead"
+    heading = f"{table['env']}{goals}: success over pretraining seeds {table['seeds']} (mean ± std; per seed)"
     return "\n\n".join(["\n".join(part) for part in ([heading], rows, lines) if part])
