@@ -37,7 +37,8 @@ class EnvConfig:
     # The cost the world model pretrained for this env plans with: metric (the learned temporal distance: paths
     # round walls) | task (the learned task distance: which part of the picture counts) | latent
     planning_cost: str = setting("metric", choices=PLANNING_COSTS)
-    # Agent parameters for this env, {agent name: {param: value}}; `agent.params.*` on the command line wins.
+    # Agent parameters for this env, {agent name: {param: value}}, read from its yaml by plan and benchmark alike
+    # (experiments.env_option.env_agent_params); on the command line, set them with `agent.params.*`.
     agents: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Pretrain settings for this env, {dotted key: value} (e.g. data.episodes: 800); the command line wins.
     pretrain: dict[str, Any] = field(default_factory=dict)

@@ -26,7 +26,7 @@ from agents.rollout_inspection import RolloutInspector
 from agents.runner import EpisodeJob, agent_class, needs_world_model, process_state, run_episodes, summarize
 from envs.trajectory_goals import trajectory_goals
 from experiments.common import check_settings, hydra_cli, newest_run, run_dir
-from experiments.env_option import CONFIGS, register_env_option
+from experiments.env_option import CONFIGS, env_agent_params, register_env_option
 from experiments.plan_config import PlanConfig, register_plan_schema
 from worldmodel.devices import resolve_device
 from worldmodel.io.summary import write_summary
@@ -86,7 +86,7 @@ def _main(cfg: DictConfig) -> None:
     check_settings(cfg, PlanConfig)
     torch.set_num_threads(cfg.threads)
     label = cfg.agent._target_ or cfg.agent.name
-    env_params = OmegaConf.to_container(cfg.env.agents, resolve=True).get(cfg.agent.name, {})
+    env_params = env_agent_params(cfg.env.name, cfg.agent.name)  # as the benchmark reads them
     params = {**env_params, **OmegaConf.to_container(cfg.agent.params, resolve=True)}  # the command line wins
     cls = agent_class(label)
     checkpoint = None
