@@ -12,6 +12,7 @@ from __future__ import annotations
 import inspect
 import math
 import multiprocessing
+import re
 import statistics
 import time
 from collections import Counter
@@ -20,9 +21,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import torch
+from tqdm import tqdm
 
-from agents.episodes import EpisodeRecord
+import envs
+from agents.episodes import EpisodeRecord, run_episode
+from agents.registry import make_agent, resolve_agent
 from worldmodel.errors import UserError
+from worldmodel.world_model import WorldModel
 
 
 @dataclass
@@ -67,8 +73,6 @@ _PROCESS: _Process | None = None  # this process's env, world model, ...: built 
 
 def agent_class(label: str) -> type:
     """The agent class of a registered name or a dotted path."""
-    from agents import resolve_agent
-
     return resolve_agent(label)
 
 
@@ -82,10 +86,6 @@ def needs_world_model(cls: type) -> bool:
 
 def load_world_model(checkpoint: str, device: str, env: Any = None) -> Any:
     """The ``WorldModel`` of a pretrain run on ``device``, checked against ``env`` when given."""
-    try:
-        from worldmodel.world_model import WorldModel
-    except ImportError as exc:
-        raise UserError(f"this agent needs a world model, but worldmodel.world_model is unavailable: {exc}") from exc
     model = WorldModel.load(checkpoint, device)
     if env is not None:
         model.check_compatible(env)
@@ -96,8 +96,6 @@ def process_state(job: EpisodeJob) -> _Process:
     """This process's env and world model for ``job``, built on first use (once per process and job)."""
     global _PROCESS
     if _PROCESS is None or _PROCESS.job != job:
-        import envs
-
         env = envs.make(job.env, image_size=job.image_size)
         world_model = load_world_model(job.checkpoint, job.device, env) if job.checkpoint else None
         try:
@@ -150,8 +148,6 @@ def _plain_diagnostics(diagnostics: dict[str, Any]) -> dict[str, Any]:
 def run_one(job: EpisodeJob, index: int, options: dict | None = None) -> EpisodeResult:
     """Play episode ``index`` of ``job`` (fresh agent, seed ``job.seed + index``; ``options`` go to
     ``env.reset``, e.g. a start and goal from ``envs.trajectory_goals``)."""
-    from agents import make_agent, run_episode
-
     state = process_state(job)
     seed = job.seed + index
     params = dict(job.params)
@@ -173,8 +169,6 @@ def run_one(job: EpisodeJob, index: int, options: dict | None = None) -> Episode
 
 
 def _init_worker(threads: int) -> None:
-    import torch
-
     torch.set_num_threads(threads)  # workers share the cores: no oversubscription
 
 
@@ -189,8 +183,6 @@ def run_episodes(job: EpisodeJob, episodes: int, workers: int,
     (outside any timed section). ``workers > 1`` plays them in that many spawned processes, each with
     ``threads`` torch threads. ``options[i]``: reset options of episode ``i``."""
     options = options if options is not None else [None] * episodes
-    from tqdm import tqdm
-
     results = []
     bar = tqdm(total=episodes, desc=f"{job.agent} on {job.env}", unit="episode", disable=not progress)
     if workers <= 1 or episodes <= 1:
@@ -244,6 +236,4 @@ def summarize(results: list[EpisodeResult], agent: str) -> dict[str, Any]:
 
 def _reason_kind(failure: str) -> str:
     """A failure line without its step number, so equal faults group together."""
-    import re
-
     return re.sub(r" at step \d+", "", failure)

@@ -19,12 +19,15 @@ import os
 import pickle
 import random
 import re
+import shutil
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save
 
 from worldmodel.errors import UserError
 from worldmodel.io.atomic import atomic_write
@@ -100,8 +103,6 @@ def _link_last(path: Path) -> None:
     try:
         os.link(path, tmp)
     except OSError:
-        import shutil
-
         shutil.copyfile(path, tmp)
     os.replace(tmp, path.parent / LAST)
 
@@ -220,8 +221,6 @@ def export_safetensors(module_or_state_dict: torch.nn.Module | dict[str, torch.T
     again by ``load_safetensors``, so a later process can rebuild the model from the file alone.
     Tensors are made contiguous and tied (shared-memory) tensors are cloned, as safetensors requires.
     """
-    from safetensors.torch import save
-
     state = (module_or_state_dict.state_dict() if isinstance(module_or_state_dict, torch.nn.Module)
              else module_or_state_dict)
     tensors, seen = {}, set()
@@ -248,8 +247,6 @@ def export_safetensors(module_or_state_dict: torch.nn.Module | dict[str, torch.T
 
 def load_safetensors(path: str | os.PathLike, device: str = "cpu") -> tuple[dict[str, torch.Tensor], dict]:
     """(state_dict, metadata) from a file written by ``export_safetensors``; JSON values decoded."""
-    from safetensors import SafetensorError, safe_open
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"safetensors file not found: {path}")

@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import torch
 from einops import rearrange
+from PIL import Image, ImageDraw
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.compat.proto.summary_pb2 import Summary
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams as hparams_summary
@@ -56,8 +58,6 @@ def _to_uint8(x: np.ndarray) -> np.ndarray:
 
 def encode_gif(frames: np.ndarray, fps: float = 8.0) -> bytes:
     """(T, H, W, 3) uint8 -> bytes of a looping animated GIF."""
-    from PIL import Image
-
     frames = _to_uint8(_numpy(frames))
     if frames.ndim != 4 or frames.shape[-1] not in (1, 3):
         raise ValueError(f"video frames must be (T, H, W, 3), got shape {tuple(frames.shape)}")
@@ -156,9 +156,7 @@ class TensorBoardLogger:
         self.close()
 
 
-def _accumulator(log_dir: str | os.PathLike):
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
+def _accumulator(log_dir: str | os.PathLike) -> EventAccumulator:
     if not Path(log_dir).is_dir():
         raise FileNotFoundError(f"no TensorBoard log folder at {log_dir}")
     # 0 = keep every event (the defaults sample images down to 4 and scalars to 10 000).
@@ -234,8 +232,6 @@ def side_by_side(*images: Any, gap: int = 2, fill: int = 255) -> np.ndarray:
 
 def caption(text: str, width: int, height: int = CAPTION_HEIGHT, fill: int = 255) -> np.ndarray:
     """``(height, width, 3)`` uint8: ``text`` in black at the top left of a ``fill`` strip (cut at the right edge)."""
-    from PIL import Image, ImageDraw
-
     strip = Image.new("RGB", (width, height), (fill, fill, fill))
     ImageDraw.Draw(strip).text((2, 0), text, fill=(0, 0, 0))
     return np.asarray(strip)
