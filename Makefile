@@ -37,7 +37,7 @@ test-slow: setup
 	$(PY) -m pytest -q -m slow
 
 benchmark: setup
-	$(PY) -m experiments.env_benchmark
+	$(PY) -m experiments.benchmark
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -5,8 +5,10 @@ available; ``cpu``, ``cuda`` or ``cuda:N`` to choose), the pretrain step in bf16
 (``precision=fp32`` to turn it off; the peak is then the bf16 matmul rate).
 
 Sections (each a median over repeats, all measured in this process, on this machine, now):
-  render     MuJoCo frames/s of env.step with rendering, per env, at the default resolution; and of rendering
-             the exploration data in 1 and more processes (data.render_workers)
+  render     frames/s of env.step with rendering, per env of render.envs, at the default resolution; and of
+             rendering the exploration data in 1 and more processes (data.render_workers)
+  physics    (only when named) per env of render.envs: env steps/s and mj_step/s of the batched physics
+             (simulate), and a greedy true-dynamics planner's success (envs.benchmark)
   loader     clips/s the training loader delivers, against the clips/s one training step consumes
   pretrain   step time, clips/s, model FLOP/s and its fraction of the matmul peak measured in the same run
   planning   ms per action per agent (agents needing a world model only with a checkpoint)
@@ -29,7 +31,7 @@ from omegaconf import DictConfig, OmegaConf
 import envs
 from agents.benchmark import measure_agents
 from agents.goal_curve import format_goal_curve, log_goal_curve, measure_goal_curve
-from envs.benchmark import exploration_fps, render_fps
+from envs.benchmark import exploration_fps, physics_and_greedy, render_fps
 from envs.exploration import collect_trajectories
 from envs.trajectory_goals import check_goal_steps
 from experiments.benchmark_config import BenchmarkConfig, register_benchmark_schema
@@ -93,6 +95,11 @@ def print_tables(results: dict[str, Any]) -> None:
         print(f"exploration data ({results['config']['env']['name']}, frames/s of render_trajectories)")
         for workers, fps in results["exploration"].items():
             print(f"  {workers:<22} {fps:8.0f}")
+    if "physics" in results:
+        print(f"\n{'env':<22} {'env steps/s':>12} {'mj_step/s':>10} {'greedy success':>15} {'final dist':>10}")
+        for name, r in results["physics"].items():
+            print(f"  {name:<20} {r['env_steps_per_s']:>12.0f} {r['mj_steps_per_s']:>10.0f} "
+                  f"{r['greedy_success_rate']:>15.0%} {r['greedy_mean_final_distance']:>10.3f}")
     if "pretrain" in results:
         p = results["pretrain"]
         compiled = f", compiled (first step {p['first_step_s']:.1f} s)" if p["compiled"] else ""
@@ -133,6 +140,9 @@ def main(cfg: DictConfig) -> None:
                              for name in cfg.render.envs}
         results["exploration"] = exploration_fps(cfg.env.name, cfg.render.exploration_episodes, cfg.render.image_size,
                                                  list(cfg.render.exploration_workers))
+    if "physics" in cfg.sections:
+        results["physics"] = {name: physics_and_greedy(name, cfg.physics.samples, cfg.physics.greedy_episodes)
+                              for name in cfg.render.envs}
     if "pretrain" in cfg.sections:
         results["pretrain"] = bench_pretrain(cfg)
     if "agents" in cfg.sections:

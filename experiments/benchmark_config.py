@@ -13,9 +13,9 @@ from experiments.config import CACHE_DIR, DataConfig, EnvConfig, ModelConfig
 from worldmodel.settings import setting
 from worldmodel.training.video_stage import PRECISIONS, VideoStageConfig
 
-SECTIONS = ("render", "pretrain", "agents", "goals")
-DEFAULT_SECTIONS = ["render", "pretrain", "agents"]  # goals plays hundreds of episodes: ask for it by name
-ENVS = ["pointmass_open", "pointmass_tworooms", "pointmass_maze", "reacher", "pusher"]
+SECTIONS = ("render", "pretrain", "agents", "physics", "goals")
+DEFAULT_SECTIONS = ["render", "pretrain", "agents"]  # physics and goals play many episodes: ask for them by name
+ENVS = ["pointmass_open", "pointmass_tworooms", "pointmass_maze", "pointmass_serpentine", "reacher", "pusher"]
 
 
 @dataclass
@@ -25,6 +25,14 @@ class RenderBenchConfig:
     image_size: int = setting(64, minimum=8)
     exploration_episodes: int = setting(DataConfig.episodes, minimum=1)  # as many as the pretrain default renders
     exploration_workers: list[int] = setting([1, 2])
+
+
+@dataclass
+class PhysicsBenchConfig:
+    """``sections=[physics]``, per env of ``render.envs``: the batched physics' speed and a greedy planner's success."""
+
+    samples: int = setting(256, minimum=1)  # candidates simulated at once
+    greedy_episodes: int = setting(20, minimum=1)
 
 
 @dataclass
@@ -66,6 +74,7 @@ def _quick() -> dict[str, Any]:
     return {"render": {"envs": ["pointmass_open"], "steps": 30, "exploration_episodes": 2},
             "loader": {"batches": 3, "episodes": 4},
             "pretrain": {"batch_size": 4, "warmup": 1, "steps": 2},
+            "physics": {"samples": 16, "greedy_episodes": 1},
             "agents": {"envs": ["pointmass_open"], "names": ["random", "oracle"], "episodes": 1, "max_steps": 5},
             "goals": {"names": ["random", "oracle"], "goal_steps": [5, 10], "episodes": 2, "max_steps": 5}}
 
@@ -84,6 +93,7 @@ class BenchmarkConfig:
     env: EnvConfig = field(default_factory=EnvConfig)
     cache_dir: str = CACHE_DIR
     render: RenderBenchConfig = field(default_factory=RenderBenchConfig)
+    physics: PhysicsBenchConfig = field(default_factory=PhysicsBenchConfig)
     loader: LoaderBenchConfig = field(default_factory=LoaderBenchConfig)
     pretrain: PretrainBenchConfig = field(default_factory=PretrainBenchConfig)
     agents: AgentsBenchConfig = field(default_factory=AgentsBenchConfig)

@@ -13,6 +13,7 @@ from typing import Any, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
+from worldmodel.data.clip_sources import SOURCES
 from worldmodel.models.latent_head import LatentSettings
 from worldmodel.settings import setting
 from worldmodel.training.dynamics_stage import DynamicsStageConfig
@@ -25,7 +26,6 @@ from worldmodel.training.video_stage import VideoStageConfig
 CACHE_DIR = "${oc.env:WORLDMODEL_CACHE,${oc.env:HOME}/.cache/worldmodel}"
 STAGES = ("video", "dynamics", "hierarchy", "metric", "task")
 PLANNING_COSTS = ("metric", "task", "latent")
-DATA_SOURCES = ("sim", "videos", "sim+videos")
 
 
 @dataclass
@@ -66,7 +66,7 @@ class ModelConfig:
 class DataConfig:
     """Where the video stage's clips come from (``configs/data/*.yaml`` select a source)."""
 
-    source: str = setting(MISSING, choices=DATA_SOURCES)
+    source: str = setting(MISSING, choices=SOURCES)
     root: Optional[str] = None  # videos: a folder (searched recursively) or a .csv/.txt list of paths
     frame_step: int = setting(1, minimum=1)  # frames between a clip's frames
     # sim+videos: share of the clips drawn from the videos, the rest from the env

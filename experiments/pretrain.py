@@ -24,10 +24,10 @@ from omegaconf import DictConfig, OmegaConf
 import envs
 from envs.contract import TASK_DISTANCE, TASK_STATES, check_named_env
 from envs.exploration import collect_trajectories
-from experiments.clip_data import build_clip_dataset
 from experiments.common import check_settings, hydra_cli, run_dir
 from experiments.config import STAGES, PretrainConfig, register_schemas
 from experiments.env_option import register_env_option
+from worldmodel.data.clip_sources import build_clip_dataset
 from worldmodel.data.sampling import ResumableClips
 from worldmodel.io.summary import write_summary
 from worldmodel.models import VideoViTConfig, get_preset
@@ -85,7 +85,7 @@ def main(cfg: DictConfig) -> None:
     summary: dict = {"command": "pretrain", "env": cfg.env.name, "model": cfg.model.name}
 
     if "video" in cfg.stages:
-        dataset, data_record, skipped = build_clip_dataset(cfg, model_cfg, dist)
+        dataset, data_record, skipped = build_clip_dataset(cfg, model_cfg, dist, render=collect_trajectories)
         stage_cfg = VideoStageConfig(**OmegaConf.to_container(cfg.video))
         model = VJEPA(model_cfg)
         collate = MultiBlockMaskCollator(model.encoder.grid, seed=cfg.seed)

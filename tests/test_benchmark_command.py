@@ -39,7 +39,7 @@ def test_quick_benchmark_reports_every_section(tmp_path):
 
 def test_benchmark_runs_chosen_sections_in_the_chosen_precision(tmp_path):
     run = tmp_path / "bench"
-    cmd = [sys.executable, "-m", "experiments.benchmark", "quick=true", "sections=[pretrain]", "precision=bf16",
+    cmd = [sys.executable, "-m", "experiments.benchmark", "quick=true", "sections=[pretrain,physics]", "precision=bf16",
            f"hydra.run.dir={run}", f"cache_dir={tmp_path / 'cache'}"]
     result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600,
                             env={**os.environ, "MUJOCO_GL": "egl"})
@@ -48,10 +48,13 @@ def test_benchmark_runs_chosen_sections_in_the_chosen_precision(tmp_path):
     assert "render" not in report and "agents" not in report
     assert report["pretrain"]["precision"] == "bf16" and report["pretrain"]["device"] == "cpu"
     assert report["pretrain"]["step_time_s"] > 0
+    physics = report["physics"]["pointmass_open"]  # the env of render.envs (quick: pointmass_open alone)
+    assert physics["mj_steps_per_s"] == 5 * physics["env_steps_per_s"] > 0  # pointmass: 5 physics steps per env step
+    assert physics["greedy_episodes"] == 1 and 0 <= physics["greedy_success_rate"] <= 1
 
     bad = subprocess.run([*cmd[:3], "sections=[render,gpu]", f"hydra.run.dir={tmp_path / 'bad'}"], cwd=ROOT,
                          capture_output=True, text=True, timeout=120)
-    assert bad.returncode != 0 and "unknown sections 'gpu'; choose from render, pretrain, agents, goals" in bad.stderr
+    assert bad.returncode != 0 and "unknown sections 'gpu'; choose from render, pretrain, agents, physics, goals" in bad.stderr
 
 
 def test_agents_get_the_env_configs_agent_settings_as_in_plan():
