@@ -59,3 +59,11 @@ def measure_agents(env_names: list[str], agent_names: list[str], episodes: int, 
                 "checkpoint": checkpoint if agent_name in WORLD_MODEL_AGENTS else None, "goal_steps": goal_steps,
             }
     return results
+
+
+def format_agents(results: dict[str, dict[str, Any]]) -> str:
+    """``measure_agents``' results as a table: one row per env/agent."""
+    lines = [f"{'env/agent':<34} {'success':>8} {'final dist':>10} {'ms/action':>10} {'failed':>7}"]
+    lines += [f"  {key:<32} {r['success_rate']:>8.0%} {r['mean_final_distance']:>10.3f} {r['ms_per_step']:>10.1f} "
+              f"{r['failed_episodes']:>7d}" for key, r in results.items()]
+    return "\n".join(lines)

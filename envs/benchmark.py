@@ -112,3 +112,19 @@ def physics_and_greedy(name: str, samples: int, greedy_episodes: int) -> dict[st
     greedy = greedy_success(name, greedy_episodes)
     return {"env_steps_per_s": steps_per_s, "mj_steps_per_s": steps_per_s * envs.make(name).unwrapped.frame_skip,
             "greedy_episodes": greedy_episodes, **{f"greedy_{k}": v for k, v in greedy.items()}}
+
+
+def format_render(render: dict[str, float], exploration: dict[str, float], env_name: str) -> str:
+    """The render section's table: frames/s per env, then the exploration data's per process count."""
+    lines = ["render (frames/s, env.step with rendering)", *(f"  {n:<22} {fps:8.0f}" for n, fps in render.items()),
+             f"exploration data ({env_name}, frames/s of render_trajectories)"]
+    return "\n".join(lines + [f"  {workers:<22} {fps:8.0f}" for workers, fps in exploration.items()])
+
+
+def format_physics(physics: dict[str, dict[str, float]]) -> str:
+    """The physics section's table: one row per env."""
+    lines = [f"{'env':<22} {'env steps/s':>12} {'mj_step/s':>10} {'greedy success':>15} {'final dist':>10}"]
+    lines += [f"  {name:<20} {r['env_steps_per_s']:>12.0f} {r['mj_steps_per_s']:>10.0f} "
+              f"{r['greedy_success_rate']:>15.0%} {r['greedy_mean_final_distance']:>10.3f}"
+              for name, r in physics.items()]
+    return "\n".join(lines)

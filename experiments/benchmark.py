@@ -29,9 +29,9 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 import envs
-from agents.benchmark import measure_agents
+from agents.benchmark import format_agents, measure_agents
 from agents.goal_curve import format_goal_curve, log_goal_curve, measure_goal_curve
-from envs.benchmark import exploration_fps, physics_and_greedy, render_fps
+from envs.benchmark import exploration_fps, format_physics, format_render, physics_and_greedy, render_fps
 from envs.exploration import collect_trajectories
 from envs.trajectory_goals import check_goal_steps
 from experiments.benchmark_config import BenchmarkConfig, register_benchmark_schema
@@ -41,7 +41,7 @@ from experiments.pretrain import build_model_config
 from worldmodel.data.sim_clips import SimClipDataset
 from worldmodel.devices import resolve_device
 from worldmodel.io.tb import TensorBoardLogger
-from worldmodel.training.step_benchmark import measure_training_step
+from worldmodel.training.step_benchmark import format_step, measure_training_step
 from worldmodel.world_model import WORLD_MODEL_FILE
 
 
@@ -88,35 +88,12 @@ def bench_goals(cfg: DictConfig, out: Path) -> dict[str, Any]:
 
 def print_tables(results: dict[str, Any]) -> None:
     """One table per measured section."""
-    if "render" in results:
-        print("\nrender (frames/s, env.step with rendering)")
-        for name, fps in results["render"].items():
-            print(f"  {name:<22} {fps:8.0f}")
-        print(f"exploration data ({results['config']['env']['name']}, frames/s of render_trajectories)")
-        for workers, fps in results["exploration"].items():
-            print(f"  {workers:<22} {fps:8.0f}")
-    if "physics" in results:
-        print(f"\n{'env':<22} {'env steps/s':>12} {'mj_step/s':>10} {'greedy success':>15} {'final dist':>10}")
-        for name, r in results["physics"].items():
-            print(f"  {name:<20} {r['env_steps_per_s']:>12.0f} {r['mj_steps_per_s']:>10.0f} "
-                  f"{r['greedy_success_rate']:>15.0%} {r['greedy_mean_final_distance']:>10.3f}")
-    if "pretrain" in results:
-        p = results["pretrain"]
-        compiled = f", compiled (first step {p['first_step_s']:.1f} s)" if p["compiled"] else ""
-        print(f"\npretrain step (model={p['model']}, batch {p['batch_size']}, {p['device_name']}, {p['precision']}, "
-              f"{p['threads']} threads{compiled})")
-        print(f"  step time {p['step_time_s'] * 1e3:.1f} ms, {p['train_clips_per_s']:.1f} clips/s, "
-              f"{p['achieved_flops_per_s'] / 1e9:.1f} GFLOP/s = {p['mfu']:.1%} of the measured matmul peak "
-              f"({p['matmul_peak_flops_per_s'] / 1e9:.1f} GFLOP/s)")
-        print(f"  loader ({p['loader_workers']} workers) {p['loader_clips_per_s']:.0f} clips/s = "
-              f"{p['loader_to_step_ratio']:.1f}x what the step consumes")
-    if "agents" in results:
-        print(f"\n{'env/agent':<34} {'success':>8} {'final dist':>10} {'ms/action':>10} {'failed':>7}")
-        for key, r in results["agents"].items():
-            print(f"  {key:<32} {r['success_rate']:>8.0%} {r['mean_final_distance']:>10.3f} "
-                  f"{r['ms_per_step']:>10.1f} {r['failed_episodes']:>7d}")
-    if "goals" in results:
-        print("\n" + format_goal_curve(results["goals"]))
+    tables = {"render": lambda r: format_render(r["render"], r["exploration"], r["config"]["env"]["name"]),
+              "physics": lambda r: format_physics(r["physics"]), "pretrain": lambda r: format_step(r["pretrain"]),
+              "agents": lambda r: format_agents(r["agents"]), "goals": lambda r: format_goal_curve(r["goals"])}
+    for section, table in tables.items():
+        if section in results:
+            print("\n" + table(results))
 
 
 def main(cfg: DictConfig) -> None:

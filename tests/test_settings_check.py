@@ -57,7 +57,8 @@ def test_the_defaults_pass(command, overrides):
      "unknown tasks 'colour', 'smell'; choose from direction, contact, physics"),
     ("probe", "val_fraction=0", "val_fraction must lie strictly between 0 and 1, got 0.0"),
     ("probe", "probe.heads=0", "probe.heads must be >= 1, got 0"),
-    ("benchmark", "sections=[render,gpu]", "unknown sections 'gpu'; choose from render, pretrain, agents, physics, goals"),
+    ("benchmark", "sections=[render,gpu]",
+     "unknown sections 'gpu'; choose from render, pretrain, agents, physics, goals"),
     ("benchmark", "agents.episodes=0", "agents.episodes must be >= 1, got 0"),
 ])
 def test_a_bad_value_names_the_key_the_value_and_what_is_accepted(command, override, message):

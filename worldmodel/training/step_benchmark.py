@@ -77,3 +77,16 @@ def measure_training_step(model_name: str, model_cfg: VideoViTConfig, clips: Dat
         "flops_per_clip": flops_per_clip, "achieved_flops_per_s": flops_per_clip * clips_per_s,
         "matmul_peak_flops_per_s": peak, "mfu": flops_per_clip * clips_per_s / peak,
     }
+
+
+def format_step(p: dict[str, Any]) -> str:
+    """``measure_training_step``'s result in three lines."""
+    compiled = f", compiled (first step {p['first_step_s']:.1f} s)" if p["compiled"] else ""
+    return "\n".join([
+        f"pretrain step (model={p['model']}, batch {p['batch_size']}, {p['device_name']}, {p['precision']}, "
+        f"{p['threads']} threads{compiled})",
+        f"  step time {p['step_time_s'] * 1e3:.1f} ms, {p['train_clips_per_s']:.1f} clips/s, "
+        f"{p['achieved_flops_per_s'] / 1e9:.1f} GFLOP/s = {p['mfu']:.1%} of the measured matmul peak "
+        f"({p['matmul_peak_flops_per_s'] / 1e9:.1f} GFLOP/s)",
+        f"  loader ({p['loader_workers']} workers) {p['loader_clips_per_s']:.0f} clips/s = "
+        f"{p['loader_to_step_ratio']:.1f}x what the step consumes"])
