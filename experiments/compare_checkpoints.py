@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
+from worldmodel.io.checkpoint import compare_state_dicts
 from worldmodel.training.levels import ENCODER_FILE
 from worldmodel.world_model import WORLD_MODEL_FILE
 
@@ -27,15 +28,6 @@ def _tensors(run: Path, name: str) -> dict[str, torch.Tensor] | None:
     return torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
 
 
-def compare(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> dict[str, list[str]]:
-    """The tensor names of two state dicts: ``identical``, ``different`` (shape, dtype or values), ``only_a``,
-    ``only_b``."""
-    shared = sorted(a.keys() & b.keys())
-    same = [k for k in shared if a[k].shape == b[k].shape and a[k].dtype == b[k].dtype and torch.equal(a[k], b[k])]
-    return {"identical": same, "different": [k for k in shared if k not in same],
-            "only_a": sorted(a.keys() - b.keys()), "only_b": sorted(b.keys() - a.keys())}
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_a", type=Path)
@@ -47,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         if a is None or b is None:
             print(f"{name}: not in both runs")
             continue
-        result = compare(a, b)
+        result = compare_state_dicts(a, b)
         differ |= bool(result["different"])
         print(f"{name}: {len(result['identical'])} identical, {len(result['different'])} different"
               + "".join(f"; {k.replace('_', ' ')} {', '.join(result[k])}" for k in ("different", "only_a", "only_b")

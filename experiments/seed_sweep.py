@@ -15,43 +15,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
-from worldmodel.evaluation.seed_sweep import format_table, plan_dir, pretrain_dir, sweep_table
+from worldmodel.evaluation.seed_sweep import format_table, run_sweep, sweep_table
 
 AGENTS = ("random", "mpc", "hierarchical", "oracle")
-
-
-def _run(command: list[str], log: Path, threads: int) -> None:
-    """Run one of the repo's commands with ``threads`` OpenMP threads, its output to ``log``."""
-    environment = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-    with log.open("w") as handle:
-        result = subprocess.run(command, stdout=handle, stderr=subprocess.STDOUT, env=environment, check=False)
-    if result.returncode != 0:
-        raise RuntimeError(f"`{' '.join(command)}` failed (exit {result.returncode}); see {log}")
-
-
-def run_sweep(env: str, seeds: list[int], agents: list[str], episodes: int, plan_seed: int, workers: int,
-              out: Path, goal_steps: list[int | None]) -> None:
-    """Run the pretrain and plan commands that have no ``summary.json`` yet (plans once per ``goal_steps``
-    entry; None: the env's own goals)."""
-    out.mkdir(parents=True, exist_ok=True)
-    for seed in seeds:
-        run = pretrain_dir(out, env, seed)
-        if not (run / "world_model.pt").is_file():
-            _run([sys.executable, "-m", "experiments.pretrain", f"env={env}", f"seed={seed}",
-                         f"hydra.run.dir={run}"], out / f"{run.name}.log", threads=2)
-        for k in goal_steps:
-            goals = [] if k is None else [f"goal_steps={k}"]
-            for agent in agents:
-                plan = plan_dir(out, env, seed, agent, k)
-                if not (plan / "summary.json").is_file():
-                    _run([sys.executable, "-m", "experiments.plan", f"env={env}", f"agent={agent}",
-                          f"episodes={episodes}", f"seed={plan_seed}", f"workers={workers}", f"checkpoint={run}",
-                          *goals, f"hydra.run.dir={plan}", "tb.enabled=false"], out / f"{plan.name}.log", threads=1)
 
 
 def main(argv: list[str] | None = None) -> int:

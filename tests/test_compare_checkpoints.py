@@ -5,13 +5,14 @@ from __future__ import annotations
 import torch
 from safetensors.torch import save_file
 
-from experiments.compare_checkpoints import compare, main
+from experiments.compare_checkpoints import main
+from worldmodel.io.checkpoint import compare_state_dicts
 
 
 def test_compare_names_identical_different_and_one_sided_tensors():
     a = {"w": torch.ones(2), "v": torch.zeros(3), "old": torch.ones(1)}
     b = {"w": torch.ones(2), "v": torch.tensor([0.0, 0.0, 1e-7]), "new": torch.ones(1)}
-    assert compare(a, b) == {"identical": ["w"], "different": ["v"], "only_a": ["old"], "only_b": ["new"]}
+    assert compare_state_dicts(a, b) == {"identical": ["w"], "different": ["v"], "only_a": ["old"], "only_b": ["new"]}
 
 
 def test_runs_that_differ_exit_1_and_say_which_tensor(tmp_path, capsys):

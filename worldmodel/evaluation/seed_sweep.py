@@ -1,4 +1,5 @@
-"""Tables of a seed sweep (``experiments.seed_sweep``): per agent, plan success over pretraining seeds, with the
+"""A seed sweep (``experiments.seed_sweep``): ``run_sweep`` runs the pretrain and plan commands it lacks, each in
+its own process; ``sweep_table`` tabulates per agent plan success over pretraining seeds, with the
 pretraining wall time, each planning cost's Spearman correlation with the true distance and paired comparisons
 (``worldmodel.evaluation.paired``) with the episodes pooled over the seeds. The runs live in one folder:
 ``ENV_sS`` (pretrain) and ``plan_ENV_sS_AGENT`` (plan; ``plan_ENV_sS_AGENT_kK`` with goals K steps ahead).
@@ -7,7 +8,10 @@ pretraining wall time, each planning cost's Spearman correlation with the true d
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from datetime import datetime
 from pathlib import Path
 from statistics import mean, median, pstdev
@@ -28,6 +32,35 @@ def plan_dir(out: Path, env: str, seed: int, agent: str, goal_steps: int | None 
     """The plan run of ``agent`` on the world model of ``seed`` in the sweep folder ``out`` (``goal_steps``: its
     goals that many env steps ahead on held-out trajectories)."""
     return out / (f"plan_{env}_s{seed}_{agent}" + ("" if goal_steps is None else f"_k{goal_steps}"))
+
+
+def _run(command: list[str], log: Path, threads: int) -> None:
+    """Run one of the repo's commands with ``threads`` OpenMP threads, its output to ``log``."""
+    environment = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    with log.open("w") as handle:
+        result = subprocess.run(command, stdout=handle, stderr=subprocess.STDOUT, env=environment, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"`{' '.join(command)}` failed (exit {result.returncode}); see {log}")
+
+
+def run_sweep(env: str, seeds: list[int], agents: list[str], episodes: int, plan_seed: int, workers: int,
+              out: Path, goal_steps: list[int | None]) -> None:
+    """Run the pretrain and plan commands that have no ``summary.json`` yet (plans once per ``goal_steps``
+    entry; None: the env's own goals)."""
+    out.mkdir(parents=True, exist_ok=True)
+    for seed in seeds:
+        run = pretrain_dir(out, env, seed)
+        if not (run / "world_model.pt").is_file():
+            _run([sys.executable, "-m", "experiments.pretrain", f"env={env}", f"seed={seed}",
+                         f"hydra.run.dir={run}"], out / f"{run.name}.log", threads=2)
+        for k in goal_steps:
+            goals = [] if k is None else [f"goal_steps={k}"]
+            for agent in agents:
+                plan = plan_dir(out, env, seed, agent, k)
+                if not (plan / "summary.json").is_file():
+                    _run([sys.executable, "-m", "experiments.plan", f"env={env}", f"agent={agent}",
+                          f"episodes={episodes}", f"seed={plan_seed}", f"workers={workers}", f"checkpoint={run}",
+                          *goals, f"hydra.run.dir={plan}", "tb.enabled=false"], out / f"{plan.name}.log", threads=1)
 
 
 def logged_seconds(log: Path) -> float | None:

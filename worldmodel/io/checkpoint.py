@@ -270,3 +270,12 @@ def state_dict_hash(module_or_state: torch.nn.Module | dict) -> str:
         digest.update(f"{key}{tuple(tensor.shape)}{tensor.dtype}".encode())
         digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
     return digest.hexdigest()[:16]
+
+
+def compare_state_dicts(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> dict[str, list[str]]:
+    """The tensor names of two state dicts: ``identical``, ``different`` (shape, dtype or values), ``only_a``,
+    ``only_b``."""
+    shared = sorted(a.keys() & b.keys())
+    same = [k for k in shared if a[k].shape == b[k].shape and a[k].dtype == b[k].dtype and torch.equal(a[k], b[k])]
+    return {"identical": same, "different": [k for k in shared if k not in same],
+            "only_a": sorted(a.keys() - b.keys()), "only_b": sorted(b.keys() - a.keys())}
