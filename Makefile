@@ -12,7 +12,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
-	$(PY) -m pip install --quiet -e ".[dev,pusht]"
+	$(PY) -m pip install --quiet -e ".[dev,pusht,minari]"
 	# gym-pusht's opencv-python needs libGL.so.1 and GLib; where they are missing, use the headless build
 	$(PY) -c "import cv2" 2>/dev/null || { $(PY) -m pip uninstall --quiet -y opencv-python && \
 		$(PY) -m pip install --quiet "opencv-python-headless>=4.9,<5"; }

@@ -95,6 +95,9 @@ class PretrainConfig:
     device: str = "auto"  # auto (CUDA when available, else CPU) | cpu | cuda | cuda:N
     resume: bool = False  # continue the run in hydra.run.dir from its last checkpoints
     encoder: Optional[str] = None  # an exported encoder.safetensors (or a run dir) for runs without the video stage
+    # the latent stages' episodes from a recorded Minari dataset (worldmodel.data.minari_trajectories) instead of
+    # the env's exploration data; null: the exploration data
+    trajectories: Optional[str] = None
     cache_dir: str = CACHE_DIR
 
 

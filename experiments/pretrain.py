@@ -28,6 +28,7 @@ from experiments.common import check_settings, hydra_cli, run_dir
 from experiments.config import STAGES, PretrainConfig, register_schemas
 from experiments.env_option import register_env_option
 from worldmodel.data.clip_sources import build_clip_dataset
+from worldmodel.data.minari_trajectories import load_minari
 from worldmodel.data.sampling import ResumableClips
 from worldmodel.io.summary import write_summary
 from worldmodel.models import VideoViTConfig, get_preset
@@ -113,10 +114,18 @@ def run_latent_stages(cfg: DictConfig, out: Path, summary: dict) -> None:
     fills ``summary`` and writes it with ``world_model.pt`` to ``out``."""
     started = time.perf_counter()
     encoder = find_encoder(cfg.encoder, out, list(cfg.stages))
-    data = cfg.data
-    trajectories = collect_trajectories(cfg.env.name, episodes=data.episodes, steps=data.episode_steps, seed=cfg.seed,
-                                        image_size=cfg.env.image_size, cache_dir=Path(cfg.cache_dir) / "trajectories",
-                                        workers=data.render_workers)
+    data, env = cfg.data, envs.make(cfg.env.name, image_size=cfg.env.image_size)
+    if cfg.trajectories is None:
+        trajectories = collect_trajectories(cfg.env.name, episodes=data.episodes, steps=data.episode_steps,
+                                            seed=cfg.seed, image_size=cfg.env.image_size,
+                                            cache_dir=Path(cfg.cache_dir) / "trajectories", workers=data.render_workers)
+    else:
+        trajectories = load_minari(cfg.trajectories, env)
+        summary["trajectories"] = {**trajectories.metadata, "frames": len(trajectories)}
+        if cfg.env.planning_cost == "task" and trajectories.states.shape[1] == 0:
+            raise ValueError(f"trajectories={cfg.trajectories} has no true states (infos['state']), which "
+                             "env.planning_cost=task learns its distance from; record them, or use "
+                             "env.planning_cost=metric")
     sections = {name: OmegaConf.to_container(cfg[name], resolve=True)
                 for name in ("latent", "metric", "task", "dynamics", "hierarchy")}
     config = LevelsConfig(env_name=cfg.env.name, env_id=envs.ENV_IDS[cfg.env.name], image_size=cfg.env.image_size,
@@ -125,8 +134,7 @@ def run_latent_stages(cfg: DictConfig, out: Path, summary: dict) -> None:
                           task=TaskMetricStageConfig(**sections["task"]),
                           dynamics=DynamicsStageConfig(**sections["dynamics"]),
                           hierarchy=HighLevelStageConfig(**sections["hierarchy"]), seed=cfg.seed, resume=cfg.resume)
-    train_levels(config, encoder, trajectories, envs.make(cfg.env.name, image_size=cfg.env.image_size), out, summary,
-                 started)
+    train_levels(config, encoder, trajectories, env, out, summary, started)
 
 
 def cli() -> None:

@@ -242,7 +242,8 @@ def _shaping(config: LevelsConfig, env: Any, trajectories: TrajectoryDataset, ta
     """The task cost's shaping term, trained when the env has a ``shaping`` that is ever positive, else the latest
     checkpoint's (or None)."""
     shaping_of = getattr(env.unwrapped, "shaping", None)
-    target = np.asarray(shaping_of(np.asarray(trajectories.states)), np.float32) if callable(shaping_of) else None
+    known = callable(shaping_of) and trajectories.states.shape[1] > 0  # recorded data may lack the true states
+    target = np.asarray(shaping_of(np.asarray(trajectories.states)), np.float32) if known else None
     if "task" in config.stages and task_metric is not None and target is not None and np.any(target > 0):
         return _timed(summary, "shaping", lambda: train_shaping_stage(
             spaces["task"], target, replace(config.task), record=records["task"], **run))

@@ -1,0 +1,51 @@
+"""Our exploration data as a Minari dataset: ``python -m experiments.export_trajectories env=NAME out=PATH``.
+
+Writes the episodes ``python -m experiments.pretrain env=NAME`` trains its levels on (the same ``data.*`` settings,
+``seed`` and cache), so ``pretrain trajectories=PATH`` reads them back: the round trip of users' own recordings
+(``worldmodel.data.minari_trajectories``; ``minari`` is an optional extra).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig
+
+import envs
+from envs.exploration import collect_trajectories
+from experiments.common import check_settings, hydra_cli
+from experiments.config import CACHE_DIR, DataConfig, EnvConfig
+from experiments.env_option import register_env_option
+from experiments.pretrain import apply_env_settings
+from worldmodel.data.minari_trajectories import export_minari
+
+
+@dataclass
+class ExportConfig:
+    env: EnvConfig = field(default_factory=EnvConfig)
+    data: DataConfig = field(default_factory=DataConfig)  # as pretrain: episodes, episode_steps, render_workers
+    out: str = MISSING  # a new folder for the Minari dataset
+    seed: int = 0
+    cache_dir: str = CACHE_DIR
+
+
+def main(cfg: DictConfig) -> None:
+    apply_env_settings(cfg)
+    check_settings(cfg, ExportConfig)
+    data = cfg.data
+    trajectories = collect_trajectories(cfg.env.name, episodes=data.episodes, steps=data.episode_steps, seed=cfg.seed,
+                                        image_size=cfg.env.image_size, cache_dir=Path(cfg.cache_dir) / "trajectories",
+                                        workers=data.render_workers)
+    out = export_minari(trajectories, envs.make(cfg.env.name, image_size=cfg.env.image_size), cfg.out)
+    print(f"wrote {trajectories.num_episodes} episodes ({len(trajectories)} frames) of {cfg.env.name} to {out}")
+
+
+def cli() -> None:
+    ConfigStore.instance().store(name="export_schema", node=ExportConfig)
+    hydra_cli("export_trajectories", main, register_env_option)
+
+
+if __name__ == "__main__":
+    cli()
