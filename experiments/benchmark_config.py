@@ -47,7 +47,7 @@ class PretrainBenchConfig:
     batch_size: int = setting(16, minimum=1)
     warmup: int = setting(2, minimum=0)
     steps: int = setting(10, minimum=1)
-    compile: Optional[bool] = VideoStageConfig.compile  # as video.compile: null (auto) compiles on CUDA only
+    compile: Optional[bool] = VideoStageConfig.compile  # as video.compile; null (auto): as a long run, on CUDA only
 
 
 @dataclass

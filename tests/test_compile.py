@@ -24,9 +24,11 @@ ROOT = Path(__file__).resolve().parents[1]
 ONE_BLOCK = {"width": 32, "depth": 1, "heads": 2, "pred_width": 16, "pred_depth": 1, "pred_heads": 2}
 
 
-def test_compile_is_on_for_cuda_and_off_for_the_cpu_unless_set():
-    assert compiles(None, torch.device("cuda", 0)) and not compiles(None, torch.device("cpu"))
-    assert compiles(True, torch.device("cpu")) and not compiles(False, torch.device("cuda", 0))
+def test_compile_is_on_for_long_cuda_runs_and_off_for_the_cpu_unless_set():
+    cuda, cpu = torch.device("cuda", 0), torch.device("cpu")
+    assert compiles(None, cuda) and compiles(None, cuda, steps=4000) and not compiles(None, cpu, steps=4000)
+    assert not compiles(None, cuda, steps=600)  # the default run: compiling would cost more than it saves
+    assert compiles(True, cpu, steps=10) and not compiles(False, cuda)
 
 
 def test_the_training_model_is_traced_once_for_every_batch():

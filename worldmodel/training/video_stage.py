@@ -42,6 +42,11 @@ from worldmodel.training.video_visuals import log_feature_pca, log_masked_clip
 
 log = logging.getLogger(__name__)
 PRECISIONS = ("auto", "fp32", "bf16")
+# On one H200 (docs/results.md) the default run's video stage took 117 s compiled, of which its 600 steps took 28 s
+# (46.7 ms each) and compiling most of the rest; the eager tiny step is launch-bound too (61 ms at batch 64 on an
+# H100), so 600 steps cannot win that back. For model=base compiling took 163 s and saved 135 ms a step (580 ->
+# 445 ms at batch 64): it pays after about 1,200 steps.
+COMPILE_MIN_STEPS = 2000
 
 
 @dataclass
@@ -58,9 +63,9 @@ class VideoStageConfig:
     ema_end: float = 1.0
     grad_clip: float = 10.0
     precision: str = setting("auto", choices=PRECISIONS)  # auto: bf16 on CUDA devices that support it
-    # torch.compile the model; null (auto): on CUDA, not on the CPU, where compiling the tiny model alone takes
-    # over a minute. Each mask type keeps a fixed token count (worldmodel.models.masks), so every step has the same
-    # shapes and it compiles once, with dynamic=False (TORCH_LOGS=recompiles would show any recompilation).
+    # torch.compile the model; null (auto): on CUDA for runs of COMPILE_MIN_STEPS steps or more, never on the CPU
+    # (compiling the tiny model there takes over a minute). Each mask type keeps a fixed token count
+    # (worldmodel.models.masks), so every step has the same shapes and it compiles once, with dynamic=False.
     compile: bool | None = None
     log_every: int = 10
     image_every: int = 200
@@ -82,9 +87,12 @@ def autocast_for(precision: str, device: torch.device):
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
 
 
-def compiles(setting: bool | None, device: torch.device) -> bool:
-    """Whether ``video.compile`` (None: auto) compiles the training model on ``device``: auto means on CUDA."""
-    return device.type == "cuda" if setting is None else bool(setting)
+def compiles(setting: bool | None, device: torch.device, steps: int | None = None) -> bool:
+    """Whether ``video.compile`` (None: auto) compiles the training model on ``device`` for a run of ``steps``
+    steps (None: a long run): auto means on CUDA, for at least ``COMPILE_MIN_STEPS`` steps."""
+    if setting is not None:
+        return bool(setting)
+    return device.type == "cuda" and (steps is None or steps >= COMPILE_MIN_STEPS)
 
 
 def compiled(model: torch.nn.Module, backend: str | Callable = "inductor") -> torch.nn.Module:
@@ -146,7 +154,7 @@ def train_video_stage(
         log.info("resume=true but no video checkpoint in %s: starting from step 0", ckpt_dir)
 
     trainable = DistributedDataParallel(model) if dist.world_size > 1 else model
-    if compiles(cfg.compile, device):
+    if compiles(cfg.compile, device, cfg.steps):
         trainable = compiled(trainable)
     # The global sample position is the data cursor; each rank reads every world_size-th position.
     loader = make_loader(dataset, batch_size=cfg.batch_size, seed=seed,
@@ -207,7 +215,7 @@ def train_video_stage(
                          max(peak_before, matmul_peak()), start_step)
     # Files that probed fine but failed to decode mid-run were replaced by another clip; count them.
     summary["clip_load_failures"] = load_failures
-    summary["compiled"] = compiles(cfg.compile, device)
+    summary["compiled"] = compiles(cfg.compile, device, cfg.steps)
     if dist.is_main:
         export_safetensors(model.target_encoder.state_dict(), run_dir / "encoder.safetensors",
                            metadata={"record": record})
