@@ -5,7 +5,8 @@
         encoder=RUN/encoder.safetensors trajectories=DIR
 
 The actions come from our exploration policy (``envs.exploration_policies``), so the recording resembles the data
-``experiments.pretrain`` renders itself, but Minari writes it (frames JPEG-encoded, as its default). With
+``experiments.pretrain`` renders itself, but Minari writes it (frames JPEG-encoded, its default, unless
+``--lossless``). With
 ``--infos`` every step's ``info`` is kept too, including the true state that the task cost of reacher, pusher
 and pusht learns from (and the goal image of every step: a larger file). Needs ``pip install -e '.[minari]'``.
 """
@@ -36,13 +37,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--infos", action="store_true", help="keep every step's info (the true state among them)")
+    parser.add_argument("--lossless", action="store_true", help="store frames as raw arrays, not JPEG")
     parser.add_argument("--out", type=Path, required=True, help="a new folder for the dataset")
     args = parser.parse_args(argv)
     if args.out.exists():
         sys.exit(f"error: --out {args.out} exists; choose a new folder")
     os.environ["MINARI_DATASETS_PATH"] = str(args.out.resolve().parent)  # where Minari writes its datasets
     env = envs.make(args.env, image_size=args.image_size)
-    collector = minari.DataCollector(env, record_infos=args.infos)
+    collector = minari.DataCollector(env, record_infos=args.infos, jpeg_encoding=not args.lossless)
     for episode in range(args.episodes):
         _, info = collector.reset(seed=int(np.random.SeedSequence([args.seed, episode]).generate_state(1)[0]))
         policy = exploration_policy(env.unwrapped, [args.seed, episode])

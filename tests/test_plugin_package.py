@@ -98,7 +98,7 @@ def test_plugin_env_pretrains_through_every_stage_and_world_model_agents_plan_in
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((run / "summary.json").read_text())
     assert {"video", "metric", "dynamics", "hierarchy", "horizon", "world_model"} <= set(summary)
-    no_task = "env dot has no task_distance(states, goal_state) or no info['state'] (envs.contract)"
+    no_task = "env dot has no task_distance(states, goal_state) (envs.contract)"
     assert summary["skipped"]["task"] == no_task and summary["skipped"]["cost_correlation"] == no_task
     assert "render_at" in summary["skipped"]["position_resolution"]
     assert "env dot has no render_at(position); it would give:" in result.stdout  # the contract, logged

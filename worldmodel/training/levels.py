@@ -146,8 +146,11 @@ def train_levels(config: LevelsConfig, encoder_path: Path, trajectories: Traject
         metric = latest_model(out, "metric", _metric_builder(data.z.shape[1]), optional=True)
     skipped: dict[str, str] = {}  # evaluation or stage -> why the env does not allow it (envs.contract)
     task_distance = getattr(env.unwrapped, "task_distance", None)
-    no_task = None if callable(task_distance) and trajectories.states.shape[1] else (
-        f"env {config.env_name} has no task_distance(states, goal_state) or no info['state'] (envs.contract)")
+    no_task = None
+    if not callable(task_distance):
+        no_task = f"env {config.env_name} has no task_distance(states, goal_state) (envs.contract)"
+    elif not trajectories.states.shape[1]:
+        no_task = "the trajectories carry no true states (info['state']; a recording may lack them)"
     if "task" in config.stages and no_task is not None:  # planning_cost=task on such an env failed at the start
         skipped["task"] = no_task
     if "task" in config.stages and no_task is None:
