@@ -36,6 +36,8 @@ class EpisodeRecord:
     failure: str | None = None  # one line: why the episode ended abnormally
     frames: list[np.ndarray] | None = None  # observed images (reset + each step) if record_frames
     proprio: list[np.ndarray] | None = None  # observed body states alongside, for envs that report them
+    # other success criteria the env reports as info["<name>_success"] (e.g. pusht's pose_success), at the end
+    criteria: dict[str, bool] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-friendly dict (no frames; NaN/inf become None)."""
@@ -124,6 +126,8 @@ def run_episode(
         return EpisodeRecord(
             seed=int(seed),
             success=bool(info.get("is_success", False)) and failure is None,
+            criteria={k: bool(v) and failure is None for k, v in info.items()
+                      if k.endswith("_success") and k != "is_success"},
             final_distance=distances[-1] if distances else math.nan,
             steps=steps,
             ms_per_step=statistics.median(act_ms) if act_ms else math.nan,

@@ -13,6 +13,8 @@ dependency, ``pip install -e '.[pusht]'``); this wrapper adds what our pipeline 
   t_vy, t_spin]``; task distance: the mean distance between the T's 8 corners and theirs at the goal.
 - ``is_success``: ``gym-pusht``'s coverage criterion (the T covers over 95% of the goal zone); ``info`` also
   has the ``coverage``. ``success_threshold`` is the corner distance of about that coverage (a 3 px shift).
+  ``info["pose_success"]`` is the looser criterion DINO-WM and the papers after it report Push-T with: the T's
+  centre within 20 px of the goal's and its angle within 20 degrees (``POSE_SUCCESS``).
 - Reset: ``gym-pusht``'s start distribution and its goal pose (the benchmark's), or ``options={"start": s,
   "goal": g}`` with two simulator states (the goal image shows ``g`` at rest).
 
@@ -40,6 +42,7 @@ REACH_WEIGHT = 0.5  # the shaping's weight of the agent-to-T distance
 AGENT = slice(0, 2)
 BLOCK = slice(2, 4)
 ROTATION = slice(4, 6)  # (cos, sin) of the T's angle
+POSE_SUCCESS = (20.0, 20.0)  # px, degrees: DINO-WM's Push-T success (T position and angle), info["pose_success"]
 AGENT_VELOCITY = slice(6, 8)
 BLOCK_VELOCITY = slice(8, 10)
 SPIN = 10
@@ -284,8 +287,15 @@ class PushTGoalEnv(gym.Env):
         body = np.clip(self.proprio(self.state), -self.proprio_bound, self.proprio_bound)
         return {PIXELS: image, PROPRIO: body.astype(np.float32)}
 
+    def pose_error(self, state: np.ndarray, goal_state: np.ndarray) -> tuple[float, float]:
+        """The T's position error in pixels and angle error in degrees between two task states."""
+        shift = float(np.linalg.norm(state[BLOCK] - goal_state[BLOCK])) * HALF_PX
+        turn = np.arctan2(state[ROTATION][1], state[ROTATION][0]) - np.arctan2(*goal_state[ROTATION][::-1])
+        return shift, float(np.degrees(np.abs(np.angle(np.exp(1j * turn)))))
+
     def _info(self, coverage: float) -> dict[str, Any]:
         state = self.state
+        shift, turn = self.pose_error(state, self.goal_state)
         return {
             "goal_image": self.goal_image.copy(),
             "goal_proprio": self.goal_proprio.copy(),
@@ -294,4 +304,5 @@ class PushTGoalEnv(gym.Env):
             "distance": float(self.task_distance(state, self.goal_state)),
             "coverage": coverage,
             "is_success": bool(coverage > self.sim.success_threshold),
+            "pose_success": bool(shift < POSE_SUCCESS[0] and turn < POSE_SUCCESS[1]),
         }

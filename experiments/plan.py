@@ -125,7 +125,8 @@ def _main(cfg: DictConfig) -> None:
     write_summary(out, summary)
     ms = summary["ms_per_step"]
     goal = "" if cfg.goal_steps is None else f" (goals {cfg.goal_steps} steps ahead on held-out trajectories)"
-    print(f"{cfg.agent.name} on {cfg.env.name}{goal}: success {summary['success_rate']:.2f}, "
+    others = "".join(f" ({name} {rate:.2f})" for name, rate in summary["criteria_success_rates"].items())
+    print(f"{cfg.agent.name} on {cfg.env.name}{goal}: success {summary['success_rate']:.2f}{others}, "
           f"final distance {summary['mean_final_distance']:.3f}, {ms['median']:.1f} ms/step (median), "
           f"{summary['failed_episodes']['count']} failed episode(s)")
     print(f"run directory: {out}")

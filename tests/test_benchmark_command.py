@@ -89,11 +89,13 @@ def test_goals_section_measures_success_against_goal_distance_and_plots_it(tmp_p
     assert "goal_steps=100000 is outside the held-out trajectories" in bad.stderr
 
 
-def test_goal_curve_table_lists_agents_then_the_envs_published_anchors():
+def test_goal_curve_tables_put_the_published_anchors_under_the_criterion_they_used():
     curve = {"env": "pusht", "goal_steps": [25, 50, 75, 100], "episodes": 50,
-             "success": {"mpc": {25: 0.5, 50: 0.25, 75: 0.1, 100: 0.0}}}
+             "success": {"mpc": {25: 0.5, 50: 0.25, 75: 0.1, 100: 0.0}},
+             "criteria": {"pose_success": {"mpc": {25: 0.75, 50: 0.5, 75: 0.25, 100: 0.0}}}}
     lines = format_goal_curve(curve).splitlines()
-    assert lines[1].split() == ["agent", "k=25", "k=50", "k=75", "k=100"]
-    assert lines[2].split() == ["mpc", "50%", "25%", "10%", "0%"]
-    assert lines[3].split() == ["flat", "LeWM", "(published)", "94%", "53%", "18%"]
-    assert any(line.split()[-1] == "61%" for line in lines if "HWM: hierarchical" in line)
+    assert lines[1] == "is_success:" and lines[2].split() == ["agent", "k=25", "k=50", "k=75", "k=100"]
+    assert lines[3].split() == ["mpc", "50%", "25%", "10%", "0%"]
+    assert lines[4] == "pose_success:" and lines[6].split() == ["mpc", "75%", "50%", "25%", "0%"]
+    assert lines[7].split() == ["flat", "LeWM", "(published)", "94%", "53%", "18%"]
+    assert any(line.split()[-1] == "61%" for line in lines[7:] if "HWM: hierarchical" in line)

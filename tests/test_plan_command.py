@@ -14,13 +14,14 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 import envs
-from agents import EpisodeRecord, available_agents
+from agents import EpisodeRecord, available_agents, run_episode
 from agents.rollout_inspection import FrameBank, RolloutInspector
 from agents.runner import EpisodeJob, EpisodeResult, run_one, summarize
 from experiments.plan import resolve_checkpoint
@@ -224,6 +225,37 @@ def test_summary_counts_failures_by_reason_and_pools_step_times():
     assert summary["failed_episodes"] == {"count": 2, "reasons": {"agent 'x' raised in act: E": 2}}
     assert [e["agent"] for e in summary["episodes"]] == [None, "x", "x"]
     assert summary["episodes"][2]["final_distance"] is None
+    assert summary["criteria_success_rates"] == {}
+
+
+def test_the_envs_other_success_criteria_are_recorded_per_episode_and_summarised():
+    """An env's ``info["<name>_success"]`` at the last step: a rate beside ``success_rate`` (a failed episode's
+    counts as not met)."""
+    class Env(gym.Env):
+        observation_space, action_space = gym.spaces.Box(0, 1, (2,)), gym.spaces.Box(-1, 1, (1,))
+
+        def reset(self, seed=None, options=None):
+            self.t = 0
+            return np.zeros(2, np.float32), {"pose_success": False, "is_success": False}
+
+        def step(self, action):
+            self.t += 1
+            return np.zeros(2, np.float32), 0.0, False, self.t == 2, {"pose_success": True, "is_success": False}
+
+    class Agent:
+        def reset(self, observation, info):
+            pass
+
+        def act(self, observation):
+            return np.zeros(1, np.float32)
+
+    records = [run_episode(Env(), Agent(), seed=s, max_steps=5) for s in range(3)]
+    assert [r.criteria for r in records] == [{"pose_success": True}] * 3 and not any(r.success for r in records)
+    failed = _record(3, False, 1.0, 1, 1.0, "agent 'x' raised in act at step 1: E")
+    results = [EpisodeResult(i, r, [1.0]) for i, r in enumerate([*records, failed])]
+    summary = summarize(results, "x")
+    assert summary["criteria_success_rates"] == {"pose_success": 0.75} and summary["success_rate"] == 0.0
+    assert summary["episodes"][0]["criteria"] == {"pose_success": True}
 
 
 class PixelWorldModel:

@@ -162,6 +162,24 @@ def test_success_is_gym_pushts_coverage_of_the_goal():
 
 
 @needs_pusht
+def test_pose_success_is_dino_wms_criterion_t_within_20_px_and_20_degrees():
+    env = envs.make("pusht")
+    u = env.unwrapped
+    env.reset(seed=4)
+    goal = u.goal_sim_state.copy()
+    cases = [((15.0, 0.0, 0.0), True), ((12.0, 12.0, 0.0), True), ((0.0, 0.0, 19.0), True),
+             ((21.0, 0.0, 0.0), False), ((0.0, 0.0, 21.0), False), ((0.0, 0.0, -21.0), False)]
+    for (dx, dy, degrees), expected in cases:
+        start = goal.copy()
+        start[0:2] = [450.0, 450.0]
+        start[4:7] += [dx, dy, np.radians(degrees)]
+        _, info = env.reset(options={"start": start, "goal": goal})
+        assert info["pose_success"] is expected, (dx, dy, degrees)
+        assert u.pose_error(u.state, u.goal_state) == pytest.approx((np.hypot(dx, dy), abs(degrees)), abs=1e-3)
+        assert info["is_success"] is (dx == dy == degrees == 0.0)  # the coverage criterion is far tighter
+
+
+@needs_pusht
 def test_shaping_is_a_reach_term_until_contact():
     u = envs.make("pusht").unwrapped
     _, info = u.reset(seed=0)
