@@ -38,23 +38,21 @@ from experiments.benchmark_config import BenchmarkConfig, register_benchmark_sch
 from experiments.common import check_settings, hydra_cli, newest_run, run_dir
 from experiments.env_option import env_agent_params, register_env_option
 from experiments.pretrain import build_model_config
-from worldmodel.data.sim_clips import SimClipDataset
+from worldmodel.data.clip_sources import build_clip_dataset
 from worldmodel.devices import resolve_device
 from worldmodel.io.tb import TensorBoardLogger
+from worldmodel.training.distributed import DistInfo
 from worldmodel.training.step_benchmark import format_step, measure_training_step
 from worldmodel.world_model import WORLD_MODEL_FILE
 
 
 def bench_pretrain(cfg: DictConfig) -> dict[str, Any]:
-    """Loader throughput and the cost of one V-JEPA training step on clips of the env's exploration data."""
+    """Loader throughput and the cost of one V-JEPA training step on the clips pretrain would read (``data=``)."""
     model_cfg = build_model_config(cfg.model)
-    trajectories = collect_trajectories(cfg.env.name, episodes=cfg.loader.episodes, steps=64, seed=0,
-                                        image_size=model_cfg.image_size,
-                                        cache_dir=Path(cfg.cache_dir) / "trajectories")
-    clips = SimClipDataset(trajectories.frames, trajectories.episode_starts, frames=model_cfg.frames,
-                           frame_step=1, size=model_cfg.image_size)
+    single = DistInfo(rank=0, local_rank=0, world_size=1, is_main=True, device=resolve_device(cfg.device))
+    clips, _, _ = build_clip_dataset(cfg, model_cfg, single, render=collect_trajectories)
     return measure_training_step(cfg.model.name, model_cfg, clips, batch_size=cfg.pretrain.batch_size,
-                                 loader_workers=cfg.loader.workers, loader_batches=cfg.loader.batches,
+                                 loader_workers=cfg.data.num_workers, loader_batches=cfg.loader.batches,
                                  warmup=cfg.pretrain.warmup, steps=cfg.pretrain.steps, compile=cfg.pretrain.compile,
                                  precision=cfg.precision, device=resolve_device(cfg.device))
 

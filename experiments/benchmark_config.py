@@ -37,9 +37,7 @@ class PhysicsBenchConfig:
 
 @dataclass
 class LoaderBenchConfig:
-    workers: int = setting(1, minimum=0)
-    batches: int = setting(20, minimum=1)
-    episodes: int = setting(50, minimum=1)
+    batches: int = setting(20, minimum=1)  # timed; the loader's processes: data.num_workers, as in pretrain
 
 
 @dataclass
@@ -72,7 +70,7 @@ class GoalsBenchConfig:
 def _quick() -> dict[str, Any]:
     """quick=true: a smoke run (CI) with the same code paths and small counts."""
     return {"render": {"envs": ["pointmass_open"], "steps": 30, "exploration_episodes": 2},
-            "loader": {"batches": 3, "episodes": 4},
+            "loader": {"batches": 3}, "data": {"episodes": 4},
             "pretrain": {"batch_size": 4, "warmup": 1, "steps": 2},
             "physics": {"samples": 16, "greedy_episodes": 1},
             "agents": {"envs": ["pointmass_open"], "names": ["random", "oracle"], "episodes": 1, "max_steps": 5},
@@ -91,6 +89,9 @@ class BenchmarkConfig:
     precision: str = setting("auto", choices=PRECISIONS)  # auto: bf16 on a GPU that has it
     # env=NAME (as in pretrain; any registered env): clips for the loader and pretrain sections, exploration timing
     env: EnvConfig = field(default_factory=EnvConfig)
+    # the clips the loader and pretrain sections read, as pretrain's data=sim|videos|sim+videos (data.root=...)
+    data: DataConfig = field(default_factory=DataConfig)
+    seed: int = 0
     cache_dir: str = CACHE_DIR
     render: RenderBenchConfig = field(default_factory=RenderBenchConfig)
     physics: PhysicsBenchConfig = field(default_factory=PhysicsBenchConfig)

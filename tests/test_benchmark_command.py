@@ -10,6 +10,7 @@ from pathlib import Path
 
 from agents.goal_curve import format_goal_curve
 from experiments.env_option import env_agent_params
+from tests.video_utils import write_test_video
 from worldmodel.io.tb import read_event_scalars, read_event_tags
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,3 +100,18 @@ def test_goal_curve_tables_put_the_published_anchors_under_the_criterion_they_us
     assert lines[4] == "pose_success:" and lines[6].split() == ["mpc", "75%", "50%", "25%", "0%"]
     assert lines[7].split() == ["flat", "LeWM", "(published)", "94%", "53%", "18%"]
     assert any(line.split()[-1] == "61%" for line in lines[7:] if "HWM: hierarchical" in line)
+
+
+def test_the_loader_and_step_are_measured_on_the_users_videos_with_data_videos(tmp_path):
+    for i in range(3):
+        write_test_video(str(tmp_path / "videos" / f"clip{i}.mp4"), frames=24, size=48, seed=i)
+    run = tmp_path / "bench"
+    cmd = [sys.executable, "-m", "experiments.benchmark", "quick=true", "sections=[pretrain]", "data=videos",
+           f"data.root={tmp_path / 'videos'}", "data.num_workers=0", f"hydra.run.dir={run}",
+           f"cache_dir={tmp_path / 'cache'}"]
+    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600,
+                            env={**os.environ, "MUJOCO_GL": "egl"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((run / "benchmark.json").read_text())
+    assert report["config"]["data"]["source"] == "videos"
+    assert report["pretrain"]["loader_clips_per_s"] > 0 and report["pretrain"]["loader_workers"] == 0

@@ -47,12 +47,12 @@ if [ "$QUICK" = 1 ]; then
                model.pred_depth=1 model.pred_heads=2 env.image_size=32)
   pretrain_small=("${small_model[@]}" data.episodes=4 data.episode_steps=16 video.batch_size=4 video.steps=2
                   dynamics.steps=5 hierarchy.steps=5 metric.steps=5 dynamics.batch_size=8 hierarchy.batch_size=8)
-  bench_small=(pretrain.steps=2 pretrain.warmup=1 loader.episodes=2 loader.batches=2 model.depth=1 model.frames=4
+  bench_small=(pretrain.steps=2 pretrain.warmup=1 data.episodes=2 loader.batches=2 model.depth=1 model.frames=4
                model.image_size=32 model.pred_depth=1)
   BATCH=4 LARGE_BATCH=4
 else
   pretrain_small=()
-  bench_small=(pretrain.steps=10 pretrain.warmup=3 loader.episodes=8 loader.batches=5)
+  bench_small=(pretrain.steps=10 pretrain.warmup=3 data.episodes=8 loader.batches=5)
 fi
 
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1 | tee -a "$OUT/log.txt" || true
@@ -90,7 +90,7 @@ grep -c "Recompiling" "$OUT/default_pretrain_compiled.txt" 2>/dev/null | sed 's/
 
 bench() {  # bench NAME LIMIT MODEL COMPILE BATCH
   step "bench_$1" "$2" $PY -m experiments.benchmark sections=[pretrain] "${dev[@]}" model="$3" \
-    pretrain.batch_size="$5" pretrain.compile="$4" loader.workers=8 "${bench_small[@]}" hydra.run.dir=runs/gpu/bench_$1 \
+    pretrain.batch_size="$5" pretrain.compile="$4" data.num_workers=8 "${bench_small[@]}" hydra.run.dir=runs/gpu/bench_$1 \
     && cp runs/gpu/bench_$1/benchmark.json "$OUT/bench_$1.json"
 }
 bench base_eager 90 base false $BATCH

@@ -26,11 +26,11 @@ $PY -c "import torch, mujoco; print('torch', torch.__version__, 'mujoco', mujoco
 if [ -z "$STEPS" ]; then
   log "benchmark, tiny model, batch $BATCH"
   $PY -m experiments.benchmark sections=[render,pretrain] device=$DEVICE pretrain.batch_size=$BATCH pretrain.steps=30 \
-    pretrain.warmup=5 loader.workers=8 hydra.run.dir=runs/gpu/bench_tiny >>"$OUT/log.txt" 2>&1
+    pretrain.warmup=5 data.num_workers=8 hydra.run.dir=runs/gpu/bench_tiny >>"$OUT/log.txt" 2>&1
   cp runs/gpu/bench_tiny/benchmark.json "$OUT/bench_tiny.json"
   log "benchmark, small model (224 px, 16 frames), batch $SMALL_BATCH"
   $PY -m experiments.benchmark sections=[pretrain] device=$DEVICE model=small pretrain.batch_size=$SMALL_BATCH pretrain.steps=20 \
-    pretrain.warmup=5 loader.workers=8 loader.episodes=8 loader.batches=5 hydra.run.dir=runs/gpu/bench_small \
+    pretrain.warmup=5 data.num_workers=8 data.episodes=8 loader.batches=5 hydra.run.dir=runs/gpu/bench_small \
     >>"$OUT/log.txt" 2>&1 || log "small-model benchmark failed (see log.txt)"
   cp runs/gpu/bench_small/benchmark.json "$OUT/bench_small.json" 2>/dev/null || true
 
