@@ -15,6 +15,7 @@ from worldmodel.training.video_stage import PRECISIONS, VideoStageConfig
 
 SECTIONS = ("render", "pretrain", "agents", "physics", "goals")
 DEFAULT_SECTIONS = ["render", "pretrain", "agents"]  # physics and goals play many episodes: ask for them by name
+AGENTS = ["random", "mpc", "hierarchical", "oracle"]
 ENVS = ["pointmass_open", "pointmass_tworooms", "pointmass_maze", "pointmass_serpentine", "reacher", "pusher"]
 
 
@@ -51,7 +52,7 @@ class PretrainBenchConfig:
 @dataclass
 class AgentsBenchConfig:
     envs: list[str] = setting(["pointmass_tworooms"])
-    names: list[str] = setting(["random", "oracle", "mpc", "hierarchical"])
+    names: list[str] = setting(AGENTS)
     episodes: int = setting(10, minimum=1)
     max_steps: int = setting(200, minimum=1)
 
@@ -61,7 +62,7 @@ class GoalsBenchConfig:
     """``sections=[goals]``: success against goal distance on ``env`` (goals ``goal_steps`` env steps ahead on
     held-out trajectories, DINO-WM / HWM's protocol), the same goals for every agent."""
 
-    names: list[str] = setting(["random", "mpc", "hierarchical", "oracle"])
+    names: list[str] = setting(AGENTS)
     goal_steps: list[int] = setting([25, 50, 75, 100])
     episodes: int = setting(50, minimum=1)
     max_steps: Optional[int] = setting(None, minimum=1)  # null: the env's time limit

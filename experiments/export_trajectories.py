@@ -7,7 +7,7 @@ Writes the episodes ``python -m experiments.pretrain env=NAME`` trains its level
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from hydra.core.config_store import ConfigStore
@@ -16,19 +16,17 @@ from omegaconf import MISSING, DictConfig
 import envs
 from envs.exploration import collect_trajectories
 from experiments.common import check_settings, hydra_cli
-from experiments.config import CACHE_DIR, DataConfig, EnvConfig
+from experiments.config import PretrainConfig
 from experiments.env_option import register_env_option
 from experiments.pretrain import apply_env_settings
 from worldmodel.data.minari_trajectories import export_minari
 
 
 @dataclass
-class ExportConfig:
-    env: EnvConfig = field(default_factory=EnvConfig)
-    data: DataConfig = field(default_factory=DataConfig)  # as pretrain: episodes, episode_steps, render_workers
+class ExportConfig(PretrainConfig):
+    """Pretrain's settings (the export reads its env, data.*, seed and cache_dir), and where to write."""
+
     out: str = MISSING  # a new folder for the Minari dataset
-    seed: int = 0
-    cache_dir: str = CACHE_DIR
 
 
 def main(cfg: DictConfig) -> None:

@@ -25,12 +25,14 @@ from omegaconf import MISSING, OmegaConf
 
 from experiments.benchmark_config import BenchmarkConfig
 from experiments.config import DataConfig, EnvConfig, ModelConfig, PretrainConfig
+from experiments.export_trajectories import ExportConfig
 from experiments.plan_config import AgentConfig, PlanConfig
 from experiments.probe_config import ProbeConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
-COMMAND_SCHEMAS = {"pretrain": PretrainConfig, "plan": PlanConfig, "probe": ProbeConfig, "benchmark": BenchmarkConfig}
+COMMAND_SCHEMAS = {"pretrain": PretrainConfig, "plan": PlanConfig, "probe": ProbeConfig, "benchmark": BenchmarkConfig,
+                   "export_trajectories": ExportConfig}
 GROUP_SCHEMAS = {"env": EnvConfig, "data": DataConfig, "model": ModelConfig, "agent": AgentConfig}
 PACKAGES = ("worldmodel", "agents", "envs", "experiments")
 # Look-alike dataclasses that describe different things, {(class, class): why} (names in sorted order).
@@ -38,6 +40,9 @@ DIFFERENT_THINGS = {
     ("VideoFacts", "VideoInfo"): "records of a checked video file, not settings",
     ("CheckResult", "VideoFacts"): "records of a checked video file, not settings",
     ("ModelConfig", "VideoViTConfig"): "ModelConfig's null keeps the preset's value: the preset is the one home",
+    ("AgentsBenchConfig", "GoalsBenchConfig"): "two benchmark sections with budgets of their own (10 episodes per "
+                                               "agent against the goal curve's 50 per point)",
+    ("GoalsBenchConfig", "PlanConfig"): "the goal curve's protocol (50 episodes, k = 25..100) against one plan run's",
 }
 
 
