@@ -5,17 +5,14 @@ available; ``cpu``, ``cuda`` or ``cuda:N`` to choose), the pretrain step in bf16
 (``precision=fp32`` to turn it off; the peak is then the bf16 matmul rate).
 
 Sections (each a median over repeats, all measured in this process, on this machine, now):
-  render     frames/s of env.step with rendering, per env of render.envs, at the default resolution; and of
-             rendering the exploration data in 1 and more processes (data.render_workers)
-  physics    (only when named) per env of render.envs: env steps/s and mj_step/s of the batched physics
-             (simulate), and a greedy true-dynamics planner's success (envs.benchmark)
-  loader     clips/s the training loader delivers, against the clips/s one training step consumes
-  pretrain   step time, clips/s, model FLOP/s and its fraction of the matmul peak measured in the same run
-  planning   ms per action per agent (agents needing a world model only with a checkpoint)
-  episodes   success rate and final distance per env and agent
-  goals      (only when named: sections=[goals]) success against goal distance on env=NAME: goals k env steps
-             ahead on held-out trajectories for each k in goals.goal_steps, each agent of goals.names on the same
-             goals; a table, and the curve in TensorBoard beside the env's published anchors (run dir, tb/)
+  render     frames/s of env.step with rendering per env of render.envs, and of rendering the exploration data
+             in 1 and more processes (data.render_workers)
+  pretrain   the loader's clips/s on the clips pretrain reads (data=...) against what one training step consumes;
+             the step's time, clips/s and model FLOP/s as a fraction of the matmul peak measured in the same run
+  agents     per env and agent: success, final distance and ms per action (world-model agents need a checkpoint)
+  physics    (only when named) per env of render.envs: batched physics steps/s, a greedy true-dynamics planner
+  goals      (only when named) success against goal distance on env=NAME: every agent of goals.names on the same
+             goals k steps ahead for each k of goals.goal_steps; the curve also in TensorBoard (run dir, tb/)
 Prints a table per section and writes ``benchmark.json`` (and ``summary.json``) in the run directory.
 """
 
