@@ -32,7 +32,7 @@ from envs.benchmark import exploration_fps, format_physics, format_render, physi
 from envs.exploration import collect_trajectories
 from envs.trajectory_goals import check_goal_steps
 from experiments.benchmark_config import BenchmarkConfig, register_benchmark_schema
-from experiments.common import check_settings, hydra_cli, newest_run, run_dir
+from experiments.common import check_settings, hydra_cli, pretrain_run, run_dir
 from experiments.env_option import env_agent_params, register_env_option
 from experiments.pretrain import build_model_config
 from worldmodel.data.clip_sources import build_clip_dataset
@@ -57,7 +57,7 @@ def bench_pretrain(cfg: DictConfig) -> dict[str, Any]:
 def _newest_checkpoint(env_name: str) -> str | None:
     """The newest pretrain run for ``env_name`` with a world model, or None (those agents are skipped)."""
     try:
-        return str(newest_run(Path("runs/pretrain") / env_name, WORLD_MODEL_FILE))
+        return str(pretrain_run(None, Path("runs/pretrain") / env_name, WORLD_MODEL_FILE, "experiments.pretrain"))
     except FileNotFoundError:
         return None
 
@@ -99,10 +99,8 @@ def main(cfg: DictConfig) -> None:
     for name in {cfg.env.name, *cfg.render.envs, *cfg.agents.envs}:  # ours or a plug-in's; an unknown one fails here
         envs.gym_id(name)
     if "goals" in cfg.sections:  # a goal distance the env cannot serve fails before any section runs
-        env = envs.make(cfg.env.name)
         for k in cfg.goals.goal_steps:
-            check_goal_steps(env, k)
-        env.close()
+            check_goal_steps(envs.make(cfg.env.name), k)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     out = run_dir()

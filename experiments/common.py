@@ -86,11 +86,17 @@ def run_dir() -> Path:
     return Path(HydraConfig.get().runtime.output_dir)
 
 
-def newest_run(root: Path, required: str) -> Path:
-    """The most recent run directory under ``root`` that contains ``required``."""
-    candidates = sorted((p.parent for p in root.glob(f"*/{required}")), key=lambda p: p.stat().st_mtime)
-    if not candidates:
-        raise FileNotFoundError(
-            f"no run with {required} under {root}; run `python -m experiments.pretrain` first "
-            f"or pass checkpoint=PATH")
-    return candidates[-1]
+def pretrain_run(checkpoint: str | None, root: Path, required: str, make_it: str) -> Path:
+    """``checkpoint`` when it is a run directory holding ``required`` (a file name), else the newest such run
+    directory under ``root`` (``required`` may start with ``*/`` to look one level deeper); one-line errors
+    naming the command that makes one (``make_it``)."""
+    if checkpoint:
+        if not (Path(checkpoint) / Path(required).name).is_file():
+            raise FileNotFoundError(f"checkpoint={checkpoint} is not a pretrain run directory (no "
+                                    f"{Path(required).name} in it); pass one made by {make_it}")
+        return Path(checkpoint)
+    runs = sorted((p.parent for p in root.glob(f"*/{required}")), key=lambda p: p.stat().st_mtime)
+    if not runs:
+        raise FileNotFoundError(f"no pretrain run under {root}/ (the default checkpoint); make one with {make_it} "
+                                "or pass checkpoint=PATH")
+    return runs[-1]

@@ -8,17 +8,15 @@ Writes the episodes ``python -m experiments.pretrain env=NAME`` trains its level
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig
 
 import envs
-from envs.exploration import collect_trajectories
 from experiments.common import check_settings, hydra_cli
 from experiments.config import PretrainConfig
 from experiments.env_option import register_env_option
-from experiments.pretrain import apply_env_settings
+from experiments.pretrain import apply_env_settings, exploration_data
 from worldmodel.data.minari_trajectories import export_minari
 
 
@@ -32,10 +30,7 @@ class ExportConfig(PretrainConfig):
 def main(cfg: DictConfig) -> None:
     apply_env_settings(cfg)
     check_settings(cfg, ExportConfig)
-    data = cfg.data
-    trajectories = collect_trajectories(cfg.env.name, episodes=data.episodes, steps=data.episode_steps, seed=cfg.seed,
-                                        image_size=cfg.env.image_size, cache_dir=Path(cfg.cache_dir) / "trajectories",
-                                        workers=data.render_workers)
+    trajectories = exploration_data(cfg)
     out = export_minari(trajectories, envs.make(cfg.env.name, image_size=cfg.env.image_size), cfg.out)
     print(f"wrote {trajectories.num_episodes} episodes ({len(trajectories)} frames) of {cfg.env.name} to {out}")
 

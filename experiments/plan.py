@@ -25,7 +25,7 @@ from agents import available_agents
 from agents.rollout_inspection import RolloutInspector
 from agents.runner import EpisodeJob, agent_class, needs_world_model, process_state, run_episodes, summarize
 from envs.trajectory_goals import trajectory_goals
-from experiments.common import check_settings, hydra_cli, newest_run, run_dir
+from experiments.common import check_settings, hydra_cli, pretrain_run, run_dir
 from experiments.env_option import CONFIGS, env_agent_params, register_env_option
 from experiments.plan_config import PlanConfig, register_plan_schema
 from worldmodel.devices import resolve_device
@@ -35,25 +35,6 @@ from worldmodel.world_model import WORLD_MODEL_FILE
 TARGET_OPTION = "target"  # the agent config-group option that `agent._target_=...` / `agent=pkg.mod:Class` use
 
 
-# ---- checkpoint --------------------------------------------------------------------------------------
-def resolve_checkpoint(checkpoint: str | None, pretrain_root: str, env: str) -> Path:
-    """The pretrain run directory the world-model agents load: ``checkpoint``, else the newest for ``env``."""
-    make_it = f"`python -m experiments.pretrain env={env}`"
-    if checkpoint:
-        path = Path(checkpoint)
-        if not path.is_dir():
-            raise FileNotFoundError(f"checkpoint={checkpoint} is not a directory; pass a pretrain run directory "
-                                    f"(made by {make_it}, under {pretrain_root}/{env}/)")
-        return path
-    root = Path(pretrain_root) / env
-    try:
-        return newest_run(root, WORLD_MODEL_FILE)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"no pretrain run for env {env!r} under {root}/ (the default checkpoint); "
-                                f"make one with {make_it} or pass checkpoint=PATH") from None
-
-
-# ---- command line ---------------------------------------------------------------------------------
 def prepare_overrides(argv: list[str]) -> list[str]:
     """Check ``env=``/``agent=`` before Hydra sees them (one-line errors listing the known names) and make
     plug-in envs/agents (``experiments.env_option``) and dotted agent paths selectable as config-group options."""
@@ -91,7 +72,8 @@ def _main(cfg: DictConfig) -> None:
     cls = agent_class(label)
     checkpoint = None
     if needs_world_model(cls):
-        checkpoint = str(resolve_checkpoint(cfg.checkpoint, cfg.pretrain_root, cfg.env.name))
+        checkpoint = str(pretrain_run(cfg.checkpoint, Path(cfg.pretrain_root) / cfg.env.name, WORLD_MODEL_FILE,
+                                      f"`python -m experiments.pretrain env={cfg.env.name}`"))
     options, goals = None, None
     if cfg.goal_steps is not None:
         goals = trajectory_goals(envs.make(cfg.env.name, image_size=cfg.env.image_size), cfg.episodes,

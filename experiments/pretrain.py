@@ -30,19 +30,15 @@ from experiments.env_option import register_env_option
 from worldmodel.data.clip_sources import build_clip_dataset
 from worldmodel.data.minari_trajectories import load_minari
 from worldmodel.data.sampling import ResumableClips
+from worldmodel.data.trajectories import TrajectoryDataset
 from worldmodel.io.summary import write_summary
 from worldmodel.models import VideoViTConfig, get_preset
 from worldmodel.models.jepa import VJEPA
-from worldmodel.models.latent_head import LatentSettings
 from worldmodel.models.masks import MultiBlockMaskCollator
 from worldmodel.state_spaces import state_spaces
 from worldmodel.training.distributed import cleanup, init_distributed
-from worldmodel.training.dynamics_stage import DynamicsStageConfig
 from worldmodel.training.flops import mask_sizes, training_matmul_peak, vjepa_train_flops_per_clip
-from worldmodel.training.high_level_stage import HighLevelStageConfig
 from worldmodel.training.levels import LevelsConfig, find_encoder, train_levels
-from worldmodel.training.metric_stage import MetricStageConfig
-from worldmodel.training.task_metric_stage import TaskMetricStageConfig
 from worldmodel.training.video_stage import VideoStageConfig, train_video_stage, uses_bf16
 
 
@@ -109,31 +105,31 @@ def main(cfg: DictConfig) -> None:
     cleanup()
 
 
+def exploration_data(cfg: DictConfig) -> TrajectoryDataset:
+    """The env's exploration episodes under pretrain's ``data.*``, ``seed`` and ``cache_dir`` (rendered or cached)."""
+    data = cfg.data
+    return collect_trajectories(cfg.env.name, episodes=data.episodes, steps=data.episode_steps, seed=cfg.seed,
+                                image_size=cfg.env.image_size, cache_dir=Path(cfg.cache_dir) / "trajectories",
+                                workers=data.render_workers)
+
+
 def run_latent_stages(cfg: DictConfig, out: Path, summary: dict) -> None:
     """Train the latent stages of ``cfg.stages`` on the env's exploration trajectories (``worldmodel.training.levels``);
     fills ``summary`` and writes it with ``world_model.pt`` to ``out``."""
     started = time.perf_counter()
     encoder = find_encoder(cfg.encoder, out, list(cfg.stages))
-    data, env = cfg.data, envs.make(cfg.env.name, image_size=cfg.env.image_size)
-    if cfg.trajectories is None:
-        trajectories = collect_trajectories(cfg.env.name, episodes=data.episodes, steps=data.episode_steps,
-                                            seed=cfg.seed, image_size=cfg.env.image_size,
-                                            cache_dir=Path(cfg.cache_dir) / "trajectories", workers=data.render_workers)
-    else:
-        trajectories = load_minari(cfg.trajectories, env)
+    env = envs.make(cfg.env.name, image_size=cfg.env.image_size)
+    trajectories = exploration_data(cfg) if cfg.trajectories is None else load_minari(cfg.trajectories, env)
+    if cfg.trajectories is not None:
         summary["trajectories"] = {**trajectories.metadata, "frames": len(trajectories)}
         if cfg.env.planning_cost == "task" and trajectories.states.shape[1] == 0:
             raise ValueError(f"trajectories={cfg.trajectories} has no true states (infos['state']), which "
                              "env.planning_cost=task learns its distance from; record them, or use "
                              "env.planning_cost=metric")
-    sections = {name: OmegaConf.to_container(cfg[name], resolve=True)
-                for name in ("latent", "metric", "task", "dynamics", "hierarchy")}
+    sections = {name: OmegaConf.to_object(cfg[name]) for name in ("latent", "metric", "task", "dynamics", "hierarchy")}
     config = LevelsConfig(env_name=cfg.env.name, env_id=envs.ENV_IDS[cfg.env.name], image_size=cfg.env.image_size,
-                          planning_cost=cfg.env.planning_cost, stages=list(cfg.stages),
-                          latent=LatentSettings(**sections["latent"]), metric=MetricStageConfig(**sections["metric"]),
-                          task=TaskMetricStageConfig(**sections["task"]),
-                          dynamics=DynamicsStageConfig(**sections["dynamics"]),
-                          hierarchy=HighLevelStageConfig(**sections["hierarchy"]), seed=cfg.seed, resume=cfg.resume)
+                          planning_cost=cfg.env.planning_cost, stages=list(cfg.stages), seed=cfg.seed,
+                          resume=cfg.resume, **sections)
     train_levels(config, encoder, trajectories, env, out, summary, started)
 
 

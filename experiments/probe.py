@@ -23,7 +23,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from envs.probe_scenes import PROBE_TASKS, VIOLATIONS, make_physics_pairs, make_probe_clips
-from experiments.common import check_settings, newest_run, run_dir, user_errors_as_one_line
+from experiments.common import check_settings, pretrain_run, run_dir, user_errors_as_one_line
 from experiments.probe_config import ProbeConfig, register_probe_schema
 from worldmodel.devices import resolve_device
 from worldmodel.evaluation.probe import ProbeSweepConfig
@@ -34,24 +34,6 @@ from worldmodel.models.jepa import VJEPA
 from worldmodel.models.masks import DEFAULT_SPECS
 
 
-def resolve_checkpoint(checkpoint: str | None, runs_root: str) -> Path:
-    """The pretrain run directory to evaluate; one-line errors that say what to run."""
-    if checkpoint is None:
-        root = Path(runs_root)
-        if not any(root.glob("*/*/encoder.safetensors")):
-            raise FileNotFoundError(
-                f"no pretrain run with encoder.safetensors under {root}/<env>/<time>/; run "
-                "`python -m experiments.pretrain` first, or `python -m experiments.probe checkpoint=RUN_DIR`")
-        return newest_run(root, "*/encoder.safetensors")
-    path = Path(checkpoint)
-    if not (path / "encoder.safetensors").is_file():
-        raise FileNotFoundError(
-            f"checkpoint={checkpoint} is not a pretrain run directory (no {path / 'encoder.safetensors'}); "
-            "pass the directory `python -m experiments.pretrain` printed: "
-            "`python -m experiments.probe checkpoint=runs/pretrain/<env>/<time>`")
-    return path
-
-
 @hydra.main(version_base="1.3", config_path="../configs", config_name="probe")
 @user_errors_as_one_line
 def main(cfg: DictConfig) -> None:
@@ -60,7 +42,8 @@ def main(cfg: DictConfig) -> None:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     start = time.perf_counter()
-    checkpoint = resolve_checkpoint(cfg.checkpoint, cfg.runs_root)
+    checkpoint = pretrain_run(cfg.checkpoint, Path(cfg.runs_root), "*/encoder.safetensors",
+                              "`python -m experiments.pretrain` (then `python -m experiments.probe checkpoint=RUN`)")
     model_cfg, encoder, full = load_pretrained(checkpoint)
     torch.manual_seed(cfg.seed)
     mask_types = len(full.predictor.mask_tokens) if full is not None else len(DEFAULT_SPECS)

@@ -24,7 +24,6 @@ import envs
 from agents import EpisodeRecord, available_agents, run_episode
 from agents.rollout_inspection import FrameBank, RolloutInspector
 from agents.runner import EpisodeJob, EpisodeResult, run_one, summarize
-from experiments.plan import resolve_checkpoint
 from tests.model_configs import tiny_world_model
 from worldmodel.io.tb import CAPTION_HEIGHT, read_event_images, read_event_scalars, read_event_tags
 
@@ -195,15 +194,16 @@ def test_world_model_agent_without_checkpoint_names_the_path_and_the_command(tmp
     result = plan(tmp_path / "run", f"agent._target_={HERE}:NeedsWorldModel", f"pretrain_root={root}",
                   "episodes=1", check=False)
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert f"no pretrain run for env 'pointmass_open' under {root}/pointmass_open/" in result.stderr
+    assert f"no pretrain run under {root}/pointmass_open/ (the default checkpoint)" in result.stderr
     assert "`python -m experiments.pretrain env=pointmass_open`" in result.stderr
 
 
-def test_explicit_checkpoint_that_is_not_a_directory_names_it_and_the_command(tmp_path):
+def test_explicit_checkpoint_that_is_not_a_run_names_it_and_the_command(tmp_path):
     missing = tmp_path / "nope"
-    with pytest.raises(FileNotFoundError, match=f"checkpoint={missing} is not a directory; .*"
-                       r"`python -m experiments.pretrain env=reacher`"):
-        resolve_checkpoint(str(missing), "runs/pretrain", "reacher")
+    result = plan(tmp_path / "run", "env=reacher", "agent=mpc", f"checkpoint={missing}", "episodes=1", check=False)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert (f"checkpoint={missing} is not a pretrain run directory (no world_model.pt in it); pass one made by "
+            "`python -m experiments.pretrain env=reacher`") in result.stderr
 
 
 # ---- in-process: summary and the world-model views, with a tiny stand-in world model -----------------
