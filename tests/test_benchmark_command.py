@@ -16,12 +16,17 @@ from worldmodel.io.tb import read_event_scalars, read_event_tags
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def benchmark(run: Path, *overrides: str, quick: bool = True) -> subprocess.CompletedProcess:
+    """``python -m experiments.benchmark`` into ``run`` with its own cache beside it."""
+    cmd = [sys.executable, "-m", "experiments.benchmark", *(["quick=true"] if quick else []), *overrides,
+           f"hydra.run.dir={run}", f"cache_dir={run.parent / 'cache'}"]
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "MUJOCO_GL": "egl"})
+
+
 def test_quick_benchmark_reports_every_section(tmp_path):
     run = tmp_path / "bench"
-    cmd = [sys.executable, "-m", "experiments.benchmark", "quick=true", f"hydra.run.dir={run}",
-           f"cache_dir={tmp_path / 'cache'}"]
-    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600,
-                            env={**os.environ, "MUJOCO_GL": "egl"})
+    result = benchmark(run)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "of the measured matmul peak" in result.stdout
     report = json.loads((run / "benchmark.json").read_text())
@@ -40,10 +45,7 @@ def test_quick_benchmark_reports_every_section(tmp_path):
 
 def test_benchmark_runs_chosen_sections_in_the_chosen_precision(tmp_path):
     run = tmp_path / "bench"
-    cmd = [sys.executable, "-m", "experiments.benchmark", "quick=true", "sections=[pretrain,physics]", "precision=bf16",
-           f"hydra.run.dir={run}", f"cache_dir={tmp_path / 'cache'}"]
-    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600,
-                            env={**os.environ, "MUJOCO_GL": "egl"})
+    result = benchmark(run, "sections=[pretrain,physics]", "precision=bf16")
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads((run / "benchmark.json").read_text())
     assert "render" not in report and "agents" not in report
@@ -53,8 +55,7 @@ def test_benchmark_runs_chosen_sections_in_the_chosen_precision(tmp_path):
     assert physics["mj_steps_per_s"] == 5 * physics["env_steps_per_s"] > 0  # pointmass: 5 physics steps per env step
     assert physics["greedy_episodes"] == 1 and 0 <= physics["greedy_success_rate"] <= 1
 
-    bad = subprocess.run([*cmd[:3], "sections=[render,gpu]", f"hydra.run.dir={tmp_path / 'bad'}"], cwd=ROOT,
-                         capture_output=True, text=True, timeout=120)
+    bad = benchmark(tmp_path / "bad", "sections=[render,gpu]", quick=False)
     assert bad.returncode != 0
     assert "unknown sections 'gpu'; choose from render, pretrain, agents, physics, goals" in bad.stderr
 
@@ -67,10 +68,7 @@ def test_agents_get_the_env_configs_agent_settings_as_in_plan():
 
 def test_goals_section_measures_success_against_goal_distance_and_plots_it(tmp_path):
     run = tmp_path / "bench"
-    cmd = [sys.executable, "-m", "experiments.benchmark", "quick=true", "sections=[goals]", "env=pointmass_open",
-           f"hydra.run.dir={run}", f"cache_dir={tmp_path / 'cache'}"]
-    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600,
-                            env={**os.environ, "MUJOCO_GL": "egl"})
+    result = benchmark(run, "sections=[goals]", "env=pointmass_open")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "success vs goal distance on pointmass_open (2 episodes per cell" in result.stdout
     goals = json.loads((run / "benchmark.json").read_text())["goals"]
@@ -84,8 +82,8 @@ def test_goals_section_measures_success_against_goal_distance_and_plots_it(tmp_p
     assert [k for k, _ in oracle] == [5, 10]
     assert [v for _, v in oracle] == [goals["success"]["oracle"]["5"], goals["success"]["oracle"]["10"]]
 
-    bad = subprocess.run([*cmd[:3], *cmd[4:6], "goals.goal_steps=[25,100000]", f"hydra.run.dir={tmp_path / 'bad'}"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=120, env={**os.environ, "MUJOCO_GL": "egl"})
+    bad = benchmark(tmp_path / "bad", "sections=[goals]", "env=pointmass_open", "goals.goal_steps=[25,100000]",
+                    quick=False)
     assert bad.returncode != 0 and "Traceback" not in bad.stderr
     assert "goal_steps=100000 is outside the held-out trajectories" in bad.stderr
 
@@ -106,11 +104,8 @@ def test_the_loader_and_step_are_measured_on_the_users_videos_with_data_videos(t
     for i in range(3):
         write_test_video(str(tmp_path / "videos" / f"clip{i}.mp4"), frames=24, size=48, seed=i)
     run = tmp_path / "bench"
-    cmd = [sys.executable, "-m", "experiments.benchmark", "quick=true", "sections=[pretrain]", "data=videos",
-           f"data.root={tmp_path / 'videos'}", "data.num_workers=0", f"hydra.run.dir={run}",
-           f"cache_dir={tmp_path / 'cache'}"]
-    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600,
-                            env={**os.environ, "MUJOCO_GL": "egl"})
+    result = benchmark(run, "sections=[pretrain]", "data=videos", f"data.root={tmp_path / 'videos'}",
+                       "data.num_workers=0")
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads((run / "benchmark.json").read_text())
     assert report["config"]["data"]["source"] == "videos"

@@ -16,18 +16,13 @@ import pytest
 
 import envs
 from envs.exploration import render_trajectories
+from tests.test_pretrain_levels import TINY
 from worldmodel.data.minari_trajectories import DATASET_ID, MinariDataError, export_minari, load_minari
 from worldmodel.errors import UserError
 from worldmodel.world_model import WorldModel
 
 minari = pytest.importorskip("minari")
 ROOT = Path(__file__).resolve().parents[1]
-TINY = [
-    "model.image_size=32", "model.frames=4", "model.width=32", "model.depth=1", "model.heads=2",
-    "model.pred_width=16", "model.pred_depth=1", "model.pred_heads=2", "env.image_size=32",
-    "data.episodes=4", "data.episode_steps=24", "data.num_workers=0", "video.batch_size=4", "video.steps=2",
-    "dynamics.steps=8", "hierarchy.steps=8", "metric.steps=8", "dynamics.batch_size=8", "hierarchy.batch_size=8",
-]
 
 
 def command(name: str, run: Path, cache: Path, *overrides: str) -> subprocess.CompletedProcess:
@@ -64,7 +59,7 @@ def test_a_data_collector_recording_trains_the_levels_through_pretrain(tmp_path,
     summary = json.loads((run / "summary.json").read_text())
     assert summary["trajectories"]["source"] == "minari" and summary["trajectories"]["episodes"] == 5
     assert summary["trajectories"]["frames"] == 5 * 41
-    assert summary["dynamics"]["steps"] == 8
+    assert summary["dynamics"]["steps"] == 12
     assert summary["skipped"]["cost_correlation"].startswith("the trajectories carry no true states")
     WorldModel.load(run).check_compatible(envs.make("pointmass_tworooms", image_size=32))
 
