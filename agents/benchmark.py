@@ -12,6 +12,7 @@ import numpy as np
 
 import envs
 from agents import make_agent, run_episode
+from agents.episodes import criteria_rates
 from agents.runner import load_world_model
 from envs.trajectory_goals import trajectory_goals
 
@@ -53,8 +54,7 @@ def measure_agents(env_names: list[str], agent_names: list[str], episodes: int, 
             results[f"{env_name}/{agent_name}"] = {
                 "env": env_name, "agent": agent_name, "episodes": len(records),
                 "success_rate": float(np.mean([r.success for r in records])),
-                "criteria_success_rates": {name: float(np.mean([r.criteria.get(name, False) for r in records]))
-                                           for name in sorted({n for r in records for n in r.criteria})},
+                "criteria_success_rates": criteria_rates(records),
                 "mean_final_distance": float(np.nanmean([r.final_distance for r in records])),
                 "ms_per_step": statistics.median(ms) if ms else float("nan"),
                 "failed_episodes": sum(r.failure is not None for r in records),

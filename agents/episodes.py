@@ -51,6 +51,13 @@ class EpisodeRecord:
         return out
 
 
+def criteria_rates(records: list[EpisodeRecord]) -> dict[str, float]:
+    """Per success criterion any of ``records`` reports (``EpisodeRecord.criteria``): the share of the records
+    that met it (a record without it counts as not met)."""
+    names = sorted({name for record in records for name in record.criteria})
+    return {name: sum(record.criteria.get(name, False) for record in records) / len(records) for name in names}
+
+
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

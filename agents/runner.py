@@ -25,7 +25,7 @@ import torch
 from tqdm import tqdm
 
 import envs
-from agents.episodes import EpisodeRecord, run_episode
+from agents.episodes import EpisodeRecord, criteria_rates, run_episode
 from agents.registry import make_agent, resolve_agent
 from worldmodel.errors import UserError
 from worldmodel.world_model import WorldModel
@@ -218,12 +218,10 @@ def summarize(results: list[EpisodeResult], agent: str) -> dict[str, Any]:
         entry = rec.to_dict()
         entry["agent"] = agent if rec.failure else None
         episodes.append(entry)
-    criteria = sorted({name for rec in records for name in rec.criteria})
     return {
         "success_rate": sum(rec.success for rec in records) / len(records) if records else math.nan,
         # the env's other success criteria (info["<name>_success"]), over the same episodes
-        "criteria_success_rates": {name: sum(rec.criteria.get(name, False) for rec in records) / len(records)
-                                   for name in criteria},
+        "criteria_success_rates": criteria_rates(records),
         "mean_final_distance": statistics.fmean(finals) if finals else math.nan,
         "ms_per_step": {
             "median": statistics.median(all_ms) if all_ms else math.nan,

@@ -19,6 +19,7 @@ Prints a table per section and writes ``benchmark.json`` (and ``summary.json``) 
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +30,11 @@ import envs
 from agents.benchmark import format_agents, measure_agents
 from agents.goal_curve import format_goal_curve, log_goal_curve, measure_goal_curve
 from envs.benchmark import exploration_fps, format_physics, format_render, physics_and_greedy, render_fps
-from envs.exploration import collect_trajectories
 from envs.trajectory_goals import check_goal_steps
 from experiments.benchmark_config import BenchmarkConfig, register_benchmark_schema
 from experiments.common import check_settings, hydra_cli, pretrain_run, run_dir
 from experiments.env_option import env_agent_params, register_env_option
-from experiments.pretrain import build_model_config
+from experiments.pretrain import build_model_config, exploration_data
 from worldmodel.data.clip_sources import build_clip_dataset
 from worldmodel.devices import resolve_device
 from worldmodel.io.tb import TensorBoardLogger
@@ -47,34 +47,36 @@ def bench_pretrain(cfg: DictConfig) -> dict[str, Any]:
     """Loader throughput and the cost of one V-JEPA training step on the clips pretrain would read (``data=``)."""
     model_cfg = build_model_config(cfg.model)
     single = DistInfo(rank=0, local_rank=0, world_size=1, is_main=True, device=resolve_device(cfg.device))
-    clips, _, _ = build_clip_dataset(cfg, model_cfg, single, render=collect_trajectories)
+    clips, _, _ = build_clip_dataset(cfg, model_cfg, single, lambda: exploration_data(cfg))
     return measure_training_step(cfg.model.name, model_cfg, clips, batch_size=cfg.pretrain.batch_size,
                                  loader_workers=cfg.data.num_workers, loader_batches=cfg.loader.batches,
                                  warmup=cfg.pretrain.warmup, steps=cfg.pretrain.steps, compile=cfg.pretrain.compile,
                                  precision=cfg.precision, device=resolve_device(cfg.device))
 
 
-def _newest_checkpoint(env_name: str) -> str | None:
-    """The newest pretrain run for ``env_name`` with a world model, or None (those agents are skipped)."""
+def _checkpoint_for(cfg: DictConfig, env_name: str) -> str | None:
+    """``checkpoint=RUN`` (one-line error when it is no pretrain run), else the newest pretrain run of
+    ``env_name`` with a world model, or None (the world-model agents are then skipped)."""
     try:
-        return str(pretrain_run(None, Path("runs/pretrain") / env_name, WORLD_MODEL_FILE, "experiments.pretrain"))
+        return str(pretrain_run(cfg.checkpoint, Path("runs/pretrain") / env_name, WORLD_MODEL_FILE,
+                                "`python -m experiments.pretrain`"))
     except FileNotFoundError:
+        if cfg.checkpoint is not None:
+            raise
         return None
 
 
 def bench_agents(cfg: DictConfig) -> dict[str, dict[str, Any]]:
     """Per env and agent: episodes through the fault-isolating loop; success, distance and ms per action."""
     device = resolve_device(cfg.device)  # where the world model and the latent agents' plans live
-    checkpoint_for = (lambda env: cfg.checkpoint) if cfg.checkpoint is not None else _newest_checkpoint
     return measure_agents(list(cfg.agents.envs), list(cfg.agents.names), cfg.agents.episodes, cfg.agents.max_steps,
-                          str(device), checkpoint_for, params_for=env_agent_params)  # as plan: the env's settings
+                          str(device), partial(_checkpoint_for, cfg), params_for=env_agent_params)  # the env's, as plan
 
 
 def bench_goals(cfg: DictConfig, out: Path) -> dict[str, Any]:
     """Success against goal distance on ``cfg.env``; the curve goes to TensorBoard under ``out/tb``."""
-    checkpoint_for = (lambda env: cfg.checkpoint) if cfg.checkpoint is not None else _newest_checkpoint
     curve = measure_goal_curve(cfg.env.name, list(cfg.goals.names), list(cfg.goals.goal_steps), cfg.goals.episodes,
-                               cfg.goals.max_steps, str(resolve_device(cfg.device)), checkpoint_for,
+                               cfg.goals.max_steps, str(resolve_device(cfg.device)), partial(_checkpoint_for, cfg),
                                params_for=env_agent_params)
     with TensorBoardLogger(out / "tb") as logger:
         log_goal_curve(logger, curve)

@@ -82,7 +82,7 @@ def main(cfg: DictConfig) -> None:
     summary: dict = {"command": "pretrain", "env": cfg.env.name, "model": cfg.model.name}
 
     if "video" in cfg.stages:
-        dataset, data_record, skipped = build_clip_dataset(cfg, model_cfg, dist, render=collect_trajectories)
+        dataset, data_record, skipped = build_clip_dataset(cfg, model_cfg, dist, lambda: exploration_data(cfg))
         stage_cfg = VideoStageConfig(**OmegaConf.to_container(cfg.video))
         model = VJEPA(model_cfg)
         collate = MultiBlockMaskCollator(model.encoder.grid, seed=cfg.seed)

@@ -86,6 +86,9 @@ def test_goals_section_measures_success_against_goal_distance_and_plots_it(tmp_p
                     quick=False)
     assert bad.returncode != 0 and "Traceback" not in bad.stderr
     assert "goal_steps=100000 is outside the held-out trajectories" in bad.stderr
+    missing = benchmark(tmp_path / "missing", "sections=[goals]", "env=pointmass_open", f"checkpoint={tmp_path}")
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr
+    assert f"checkpoint={tmp_path} is not a pretrain run directory (no world_model.pt in it)" in missing.stderr
 
 
 def test_goal_curve_tables_put_the_published_anchors_under_the_criterion_they_used():

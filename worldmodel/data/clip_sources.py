@@ -2,8 +2,8 @@
 the user's videos) or ``data=sim+videos`` (both, ``data.video_fraction`` of the clips from the videos).
 
 Each builder returns the clip source, a record of where the clips came from (``summary.json`` ``video.data``)
-and the skipped inputs per reason (``video.skipped_inputs``). The env's frames come from ``render`` (the
-pretrain command passes ``envs.exploration.collect_trajectories``), so this package does not depend on ``envs``.
+and the skipped inputs per reason (``video.skipped_inputs``). The env's frames come from ``exploration`` (the
+pretrain command's exploration data, rendered or cached by ``envs``), so this package does not depend on ``envs``.
 """
 
 from __future__ import annotations
@@ -22,20 +22,16 @@ from worldmodel.models.encoder import VideoViTConfig
 from worldmodel.training.distributed import DistInfo, barrier
 
 SOURCES = ("sim", "videos", "sim+videos")
-# render(env name, episodes=, steps=, seed=, image_size=, cache_dir=, workers=): the env's exploration episodes
-Renderer = Callable[..., TrajectoryDataset]
+Exploration = Callable[[], TrajectoryDataset]  # the env's exploration episodes under cfg.data, cfg.seed
 
 
 def _sim_clips(cfg: DictConfig, model_cfg: VideoViTConfig, dist: DistInfo,
-               render: Renderer) -> tuple[Any, dict[str, Any]]:
+               exploration: Exploration) -> tuple[Any, dict[str, Any]]:
     data = cfg.data
     # Rank 0 renders (or finds the cache) first; the others then read the cache.
     for rank_turn in (True, False):
         if dist.is_main == rank_turn:
-            trajectories = render(
-                cfg.env.name, episodes=data.episodes, steps=data.episode_steps, seed=cfg.seed,
-                image_size=cfg.env.image_size, cache_dir=Path(cfg.cache_dir) / "trajectories",
-                workers=data.render_workers)
+            trajectories = exploration()
         barrier()
     dataset = SimClipDataset(trajectories.frames, trajectories.episode_starts, frames=model_cfg.frames,
                              frame_step=data.frame_step, size=model_cfg.image_size)
@@ -56,12 +52,12 @@ def _video_clips(cfg: DictConfig, model_cfg: VideoViTConfig, frame_step: int) ->
 
 
 def build_clip_dataset(cfg: DictConfig, model_cfg: VideoViTConfig, dist: DistInfo,
-                       render: Renderer) -> tuple[Any, dict[str, Any], dict[str, int]]:
+                       exploration: Exploration) -> tuple[Any, dict[str, Any], dict[str, int]]:
     """(clip source, record of its origin, skipped inputs per reason) for ``cfg.data.source`` (a pretrain
-    config); ``render`` gives the env's exploration episodes for ``sim``."""
+    config); ``exploration()`` gives the env's exploration episodes for ``sim``."""
     data = cfg.data
     if data.source == "sim":
-        dataset, record = _sim_clips(cfg, model_cfg, dist, render)
+        dataset, record = _sim_clips(cfg, model_cfg, dist, exploration)
         return dataset, record, {}
     if data.source == "videos":
         dataset, record = _video_clips(cfg, model_cfg, data.frame_step)
@@ -72,7 +68,7 @@ def build_clip_dataset(cfg: DictConfig, model_cfg: VideoViTConfig, dist: DistInf
             raise ValueError(f"data.video_fraction must lie strictly between 0 and 1, got {fraction}; "
                              f"use data=sim or data=videos for one source alone")
         videos, video_record = _video_clips(cfg, model_cfg, data.video_frame_step or data.frame_step)
-        sim, sim_record = _sim_clips(cfg, model_cfg, dist, render)
+        sim, sim_record = _sim_clips(cfg, model_cfg, dist, exploration)
         mixed = MixedClips([sim, videos], [1 - fraction, fraction])
         record = {"source": "sim+videos", "video_fraction": fraction, "clips_per_epoch": len(mixed),
                   "sim": sim_record, "videos": video_record}
