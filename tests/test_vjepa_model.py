@@ -10,7 +10,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from worldmodel.models import VideoEncoder, VideoPredictor, get_preset
 from worldmodel.models.jepa import VJEPA, stats_to_floats
 from worldmodel.models.masks import VJEPA_SPECS, MultiBlockMaskCollator, apply_masks
-from worldmodel.models.vit import sincos_3d
+from worldmodel.models.vit import TubeletEmbed, sincos_3d
 from worldmodel.training.flops import mask_sizes, measure_matmul_peak, vjepa_train_flops_per_clip
 
 torch.set_num_threads(1)
@@ -92,6 +92,18 @@ def test_large_preset_is_vit_l_on_the_meta_device():
     assert predictor(context, keep, targets).shape == (2, 1268, 1024)
     params = sum(p.numel() for p in encoder.parameters())
     assert 300e6 <= params <= 306e6  # ViT-L/16 with a tubelet embedding: ~303M
+
+
+def test_tubelet_embedding_as_a_matrix_product_equals_its_conv3d():
+    torch.manual_seed(0)
+    embed = TubeletEmbed(channels=3, width=16, tubelet=2, patch=4)
+    clips = torch.randn(2, 3, 4, 8, 12)
+    conv = embed.proj(clips).flatten(2).transpose(1, 2)  # (B, t*h*w, D) in (t h w) order
+    out = embed(clips)
+    assert out.shape == (2, 2 * 2 * 3, 16)
+    torch.testing.assert_close(out, conv, rtol=1e-5, atol=1e-5)
+    out.sum().backward()
+    assert embed.proj.weight.grad is not None and embed.proj.bias.grad is not None
 
 
 def test_sincos_positions_use_separate_time_height_width_bands():

@@ -40,15 +40,22 @@ def sincos_3d(dim: int, grid: tuple[int, int, int]) -> torch.Tensor:
 
 
 class TubeletEmbed(nn.Module):
-    """(B, C, T, H, W) -> (B, t*h*w, D) with one Conv3d, kernel = stride = (tubelet, patch, patch)."""
+    """(B, C, T, H, W) -> (B, t*h*w, D): a Conv3d with kernel = stride = (tubelet, patch, patch).
+
+    Its weights are a ``Conv3d``'s, but it runs as one matrix product over the cut-out tubelets: with kernel equal
+    to stride the two compute the same, and a GPU's convolution kernels for this shape skip its tensor cores.
+    """
 
     def __init__(self, channels: int, width: int, tubelet: int, patch: int):
         super().__init__()
+        self.tubelet, self.patch = tubelet, patch
         self.proj = nn.Conv3d(channels, width, kernel_size=(tubelet, patch, patch),
                               stride=(tubelet, patch, patch))
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
-        return rearrange(self.proj(clips), "b d t h w -> b (t h w) d")
+        tubelets = rearrange(clips, "b c (t pt) (h ph) (w pw) -> b (t h w) (c pt ph pw)",
+                             pt=self.tubelet, ph=self.patch, pw=self.patch)
+        return F.linear(tubelets, self.proj.weight.flatten(1), self.proj.bias)
 
 
 class Attention(nn.Module):
