@@ -207,6 +207,20 @@ def test_oracle_plans_with_the_true_physics():
 
 
 @needs_pusht
+def test_held_out_goals_move_the_t_at_the_anchors_pace_not_the_explorations(monkeypatch):
+    from envs import trajectory_goals as goals_module
+
+    def t_shift_px(count: int = 12) -> float:
+        pairs = goals_module.trajectory_goals(envs.make("pusht", image_size=16), count, 25, seed=0)
+        return float(np.median([np.linalg.norm(p.goal[4:6] - p.start[4:6]) for p in pairs]))  # pymunk px
+
+    paced = t_shift_px()
+    monkeypatch.setattr(type(envs.make("pusht").unwrapped), "goal_pace", 1.0)
+    full_speed = t_shift_px()
+    assert paced < 60.0 < full_speed and full_speed > 2 * paced
+
+
+@needs_pusht
 def test_exploration_moves_the_t_often_and_says_how_often():
     data = render_trajectories("pusht", episodes=6, steps=40, seed=0, image_size=16)
     assert data.metadata["policy"] == "ScriptedTPusher"
