@@ -185,6 +185,31 @@ def test_loss_decreases_on_a_fixed_batch():
     assert sum(losses[-3:]) / 3 < 0.8 * sum(losses[:3]) / 3
 
 
+def test_loss_embeds_the_clips_once_and_equals_encoding_each_mask_type_from_the_clips():
+    torch.manual_seed(0)
+    cfg = get_preset("tiny", **SMALL_TINY)
+    model = VJEPA(cfg)
+    batch = _batch(cfg, batch_size=3)
+    calls = []
+    model.encoder.patch_embed.register_forward_hook(lambda *_: calls.append(1))
+    loss, _ = model(batch)
+    assert len(calls) == 1
+    loss.backward()
+    grads = {name: p.grad.clone() for name, p in model.encoder.named_parameters()}
+    model.zero_grad()
+    with torch.no_grad():
+        targets = model.target_encoder(batch["clips"])
+        targets = torch.nn.functional.layer_norm(targets, targets.shape[-1:])
+    reference = torch.stack([
+        (model.predictor(model.encoder(batch["clips"], keep=enc), enc, pred, mask_type=i)
+         - apply_masks(targets, pred)).abs().mean()
+        for i, (enc, pred) in enumerate(zip(batch["masks_enc"], batch["masks_pred"]))]).mean()
+    reference.backward()
+    torch.testing.assert_close(loss, reference)
+    for name, p in model.encoder.named_parameters():
+        torch.testing.assert_close(grads[name], p.grad, rtol=1e-4, atol=1e-6, msg=name)
+
+
 def test_param_groups_cover_trainable_parameters_once_and_skip_decay_for_biases_and_norms():
     model = VJEPA(get_preset("tiny", **SMALL_TINY))
     decay, no_decay = model.param_groups(0.05)

@@ -115,11 +115,13 @@ class VideoEncoder(nn.Module):
 
     def forward(self, clips: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
         x = self.embed(clips)
-        if keep is not None:
-            x = apply_masks(x, keep)
+        return self.encode_tokens(x if keep is None else apply_masks(x, keep))
+
+    def encode_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Embedded tokens ``(B, n, D)`` (``embed``'s output, or the kept subset of it) -> features ``(B, n, D)``."""
         for block in self.blocks:
-            x = block(x)
-        return self.norm(x)
+            tokens = block(tokens)
+        return self.norm(tokens)
 
 
 def load_exported_encoder(path: str | Path) -> tuple[VideoEncoder, dict]:

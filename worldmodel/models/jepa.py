@@ -67,8 +67,9 @@ class VJEPA(nn.Module):
             targets = self.target_encoder(clips)
             targets = F.layer_norm(targets, targets.shape[-1:])
         losses, stats = [], {}
+        embedded = self.encoder.embed(clips)  # once for every mask type: each keeps its own subset of it
         for i, (enc_idx, pred_idx) in enumerate(zip(masks_enc, masks_pred)):
-            context = self.encoder(clips, keep=enc_idx)
+            context = self.encoder.encode_tokens(apply_masks(embedded, enc_idx))
             pred = self.predictor(context, enc_idx, pred_idx, mask_type=i)
             losses.append((pred - apply_masks(targets, pred_idx)).abs().mean())
             if i == 0:

@@ -3,8 +3,8 @@
 Counts 2 FLOPs per multiply-add of every matmul: patch embedding, attention (QKV, scores, attention x V,
 output projection), MLP, the predictor's input/output projections. Norms, softmax, GELU and the loss are
 left out (they are not matmuls). Training = 3 x forward (forward + backward) for the online encoder and
-predictor, except the patch embedding, whose input needs no gradient (2 x), plus 1 x forward of the target
-encoder over the full clip.
+predictor, except the patch embedding, computed once for all mask types and whose input needs no gradient
+(2 x), plus 1 x forward of the target encoder over the full clip.
 """
 
 from __future__ import annotations
@@ -50,14 +50,15 @@ def predictor_forward_flops(cfg: VideoViTConfig, context: int, targets: int) -> 
 
 def vjepa_train_flops_per_clip(cfg: VideoViTConfig, context_sizes: Sequence[int],
                                target_sizes: Sequence[int]) -> float:
-    """Model FLOPs of one training clip: forward + backward for each mask spec i (``context_sizes[i]`` kept
-    tokens, ``target_sizes[i]`` predicted), plus one target-encoder forward over the full clip."""
+    """Model FLOPs of one training clip: the online embedding of the clip, forward + backward for each mask spec i
+    (``context_sizes[i]`` kept tokens, ``target_sizes[i]`` predicted), plus one target-encoder forward over the
+    full clip."""
     if len(context_sizes) != len(target_sizes):
         raise ValueError(f"need one context and one target size per mask, got {context_sizes} and {target_sizes}")
     embed = patch_embed_flops(cfg)
     target = embed + encoder_forward_flops(cfg)
-    online = sum(2 * embed + 3 * (encoder_forward_flops(cfg, nc) + predictor_forward_flops(cfg, nc, nt))
-                 for nc, nt in zip(context_sizes, target_sizes))
+    online = 2 * embed + sum(3 * (encoder_forward_flops(cfg, nc) + predictor_forward_flops(cfg, nc, nt))
+                             for nc, nt in zip(context_sizes, target_sizes))
     return target + online
 
 
