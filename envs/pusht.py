@@ -66,9 +66,8 @@ class PushTGoalEnv(gym.Env):
     proprio_bound: ClassVar[float] = 20.0  # units and units per second (a full action: about 0.7 units/s)
     object_position: ClassVar[slice] = BLOCK
     object_angle: ClassVar[slice] = ROTATION
-    # held-out goal rollouts (plan goal_steps=K) at a quarter of the scripted pusher's speed: the T then moves a
-    # median 35 px and 13 degrees in 25 steps (78 px, 26 degrees in 50), near the expert replays the published
-    # Push-T goals come from; at full speed it moves 135 px and 81 degrees in 25 steps (docs/pusht.md)
+    # held-out goal rollouts (plan goal_steps=K) at a quarter of the scripted pusher's speed, near the pace of the
+    # expert replays the published Push-T goals come from (measured in docs/pusht.md)
     goal_pace: ClassVar[float] = 0.25
     state_dim: ClassVar[int] = STATE_DIM
 

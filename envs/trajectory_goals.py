@@ -7,9 +7,8 @@ seeded apart from any pretraining data; a pair whose goal is already met at the 
 success threshold, e.g. a block the policy did not touch) is skipped, so every episode asks for something.
 
 An env may set ``goal_pace`` (default 1): the held-out rollouts then scale the exploration policy's actions by it,
-so that the object moves per step about as fast as in the data the anchors took their goals from. Push-T's
-published goals come from expert replays of 100-300 steps that move the T about 115 px and 90 degrees in all;
-the full-speed scripted pusher moves it a median 135 px and 81 degrees in 25 steps (``envs.pusht``).
+so that the object moves per step about as fast as in the data the anchors took their goals from (Push-T's
+expert replays: ``docs/pusht.md``; ``tools/goal_motion.py`` measures the motion).
 """
 
 from __future__ import annotations

@@ -2,9 +2,10 @@
 
     python tools/goal_motion.py pusht 25 50 75 100 [--pairs 50] [--pace 1.0]
 
-Prints, per K, the median and quartiles of the object's shift (task-state units, and pymunk px for pusht) and
-turn (degrees, for envs with ``object_angle``) over the pairs the plan command would use (seed 1000, as the
-benchmark's goals section). ``--pace`` overrides the env's ``goal_pace`` (1: the exploration policy's own speed).
+Prints, per K, the median and quartiles of the object's shift (pusht: px, from its ``pose_error``; else
+task-state units of ``object_position``) and turn (degrees, pusht), and the share of pairs whose other success
+criteria (pusht: ``pose_success``) already hold at the start, over the pairs the benchmark's goals section uses
+(seed 1000). ``--pace`` overrides the env's ``goal_pace`` (1: the exploration policy's own speed).
 """
 
 from __future__ import annotations
@@ -20,31 +21,32 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import envs  # noqa: E402
 from envs.trajectory_goals import trajectory_goals  # noqa: E402
 
-PUSHT_PX_PER_UNIT = 256.0  # envs.pusht: positions are (px - 256) / 256
-
 
 def goal_motion(env_name: str, goal_steps: int, pairs: int, pace: float | None) -> dict[str, np.ndarray]:
-    """Per pair: ``shift`` of the object (task-state units) and ``turn`` (degrees; empty without an angle)."""
+    """Per pair, read off a reset at the pair's start toward its goal: ``shift`` and ``turn`` from the env's
+    ``pose_error`` (pusht: px, degrees) or else ``shift`` of ``object_position`` (task-state units), and
+    ``met``: the env's other success criteria (``info[*_success]``, e.g. pusht's ``pose_success``) already true."""
     env = envs.make(env_name, image_size=16)
     sim = env.unwrapped
     if pace is not None:
         sim.goal_pace = pace
+    pose_error = getattr(sim, "pose_error", None)
     position = getattr(sim, "object_position", None)
-    if position is None:
-        raise SystemExit(f"error: {env_name} declares no object_position; this tool measures object motion")
-    angle = getattr(sim, "object_angle", None)
-    shifts, turns = [], []
+    if pose_error is None and position is None:
+        raise SystemExit(f"error: {env_name} declares neither pose_error nor object_position; this tool measures "
+                         "how far the object moves")
+    shifts, turns, met = [], [], []
     for pair in trajectory_goals(env, pairs, goal_steps, seed=1000):
-        states = []
-        for sim_state in (pair.start, pair.goal):
-            _, info = env.reset(seed=0, options={"start": sim_state, "goal": sim_state})
-            states.append(info["state"])
-        start, goal = states
-        shifts.append(np.linalg.norm(goal[position] - start[position]))
-        if angle is not None:
-            (c0, s0), (c1, s1) = start[angle], goal[angle]
-            turns.append(abs(np.degrees(np.arctan2(s0 * c1 - c0 * s1, c0 * c1 + s0 * s1))))
-    return {"shift": np.array(shifts), "turn": np.array(turns)}
+        _, info = env.reset(seed=0, options={"start": pair.start, "goal": pair.goal})
+        state, goal = info["state"], info["goal_state"]
+        if pose_error is not None:
+            shift, turn = pose_error(state, goal)
+            turns.append(turn)
+        else:
+            shift = np.linalg.norm(goal[position] - state[position])
+        shifts.append(shift)
+        met.append([bool(v) for k, v in sorted(info.items()) if k.endswith("_success") and k != "is_success"])
+    return {"shift": np.array(shifts), "turn": np.array(turns), "met": np.array(met, bool)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,13 +59,12 @@ def main(argv: list[str] | None = None) -> int:
     for k in args.goal_steps:
         motion = goal_motion(args.env, k, args.pairs, args.pace)
         q = np.percentile(motion["shift"], [25, 50, 75])
-        line = f"K={k}: object shift median {q[1]:.3f} (quartiles {q[0]:.3f}-{q[2]:.3f})"
-        if args.env == "pusht":
-            px = q * PUSHT_PX_PER_UNIT
-            line += f" = {px[1]:.0f} px ({px[0]:.0f}-{px[2]:.0f})"
+        line = f"K={k}: object shift median {q[1]:.3g} (quartiles {q[0]:.3g}-{q[2]:.3g})"
         if len(motion["turn"]):
             t = np.percentile(motion["turn"], [25, 50, 75])
             line += f"; turn median {t[1]:.0f} deg ({t[0]:.0f}-{t[2]:.0f})"
+        if motion["met"].size:
+            line += f"; other criteria already met at the start: {motion['met'].mean(axis=0).round(2).tolist()}"
         print(line)
     return 0
 
