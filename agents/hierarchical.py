@@ -7,12 +7,13 @@ Every env step:
    the data before it is rolled out) with ``WorldModel.high_rollout``, cost
    ``d(z_end, z_goal) + high_running_weight * mean_j d(z_j, z_goal)``: a look-ahead of ``high_horizon * k`` env
    steps at the price of a few jumps. Only the first jump is carried out, so progress along the plan weighs as
-   much as where it ends. The first predicted state is the subgoal. Once the goal is within ``reach`` (in
-   planning-cost units; by default level 1's horizon when the cost is the temporal metric, never otherwise), the
-   goal itself is the subgoal and level 2 is skipped.
+   much as where it ends. The subgoal is the predicted state at the end of level 1's horizon (the first one for
+   the default horizon k). Once the goal is within ``reach`` (in planning-cost units; by default level 1's
+   horizon when the cost is the temporal metric, never otherwise), the goal itself is the subgoal and level 2
+   is skipped. With ``stall_progress``, level 2 plans only where level 1 alone has stalled (see ``Args``).
 2. level 1: CEM over ``horizon`` (default k) actions with ``WorldModel.rollout`` toward the subgoal
    (``subgoal_cost``: for an agent with a body state, where level 2 puts the body) plus ``goal_weight`` times its
-   planning cost to the final goal, seeded by ``decode_chunk`` of the first code when ``use_decoder``; the
+   planning cost to the final goal, seeded by ``decode_chunk`` of the first codes when ``use_decoder``; the
    first action is executed. The goal term keeps level 1 from trading task progress for a predicted subgoal
    that no real move reaches.
 
@@ -20,13 +21,15 @@ The cost to the goal (``cost``, ``high_cost``) is the checkpoint's planning cost
 for the point mass, the task cost (with its shaping) for the arm and the pusher. Both plans are warm-started from
 the previous step. After each ``act`` the attribute ``diagnostics`` holds ``predicted_cost`` (level 2's cost to
 the goal, else level 1's), ``predicted_steps`` (the env steps it looks ahead), ``imagined`` ``(k, Dz)`` (level
-1's planned trajectory), ``imagined_high`` ``(high_horizon, Dh)``, ``subgoal`` ``(Dh,)``, ``goal`` ``(Dz,)``
-and ``low_cost``. Level 2 plans in its own state space (``WorldModel.high_state``): usually level 1's.
+1's planned trajectory), ``imagined_high`` ``(high_horizon, Dh)``, ``subgoal`` ``(Dh,)``, ``goal`` ``(Dz,)``,
+``low_cost`` and ``level`` (2 when level 2 planned this step, else 1). Level 2 plans in its own state space
+(``WorldModel.high_state``): usually level 1's.
 The measurements behind the defaults are in ``docs/planning_history.md``.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from functools import partial
 
 import gymnasium as gym
@@ -75,6 +78,10 @@ class HierarchicalAgent(LatentAgentBase):
         use_decoder: seed level 1 with the action chunk decoded from the first planned code.
         reach: hand over to level 1 alone when the planning distance to the goal is at most this; None: the
             level-1 horizon when ``cost`` is ``metric`` (in env steps), never for ``latent``.
+        stall_progress: None (the default): level 2 plans every step. A number: level 1 plans alone toward the
+            goal while the planning cost falls by at least this much every k steps; when it falls by less, level
+            2 takes over, for k steps at least and until the cost is this much below where level 1 stalled.
+            Where a flat plan already solves most of the task (pusher), level 2 is asked only where it is stuck.
     """
 
     def __init__(self, env: gym.Env, world_model=None, planner: str = "cem", high_horizon: int = 4,
@@ -84,7 +91,7 @@ class HierarchicalAgent(LatentAgentBase):
                  min_std: float = 0.05, temperature: float = 0.1, running_weight: float = 0.1,
                  high_running_weight: float = 1.0, goal_weight: float = 1.0, use_decoder: bool = True,
                  reach: float | None = None, subgoal_cost: str | None = None, high_cost: str | None = None,
-                 empirical_codes: bool = False,
+                 empirical_codes: bool = False, stall_progress: float | None = None,
                  cost: str | None = None, seed: int = 0, check_env: bool = True):
         super().__init__(env, world_model, seed, check_env, cost)
         self.high_distance = partial(world_model.high_distance, cost=self.cost if high_cost is None else high_cost)
@@ -107,6 +114,8 @@ class HierarchicalAgent(LatentAgentBase):
         self.high_running_weight = float(high_running_weight)
         self.use_decoder = bool(use_decoder)
         self.empirical_codes = bool(empirical_codes)
+        self.stall_progress = None if stall_progress is None else float(stall_progress)
+        self._subgoal_jump = min(max(self.horizon // self.k, 1), self.high_horizon)  # at level 1's horizon
         if reach is None:
             reach = float(self.horizon) if self.cost == "metric" else 0.0
         self.reach = float(reach)
@@ -117,9 +126,14 @@ class HierarchicalAgent(LatentAgentBase):
         self._codes: torch.Tensor | None = None
         self._actions: torch.Tensor | None = None
         self._high_prev: torch.Tensor | None = None
+        self._recent_costs: deque[float] = deque(maxlen=self.k + 1)
+        self._stalled_at: float | None = None
+        self._level_2_steps = 0
 
     def _reset_plans(self) -> None:
         self._codes, self._actions, self._high_prev = None, None, None
+        self._recent_costs.clear()
+        self._stalled_at, self._level_2_steps = None, 0
 
     @torch.no_grad()
     def act(self, observation: np.ndarray) -> np.ndarray:
@@ -131,11 +145,12 @@ class HierarchicalAgent(LatentAgentBase):
         self._high_prev = high_z
         high_goal = wm.high_state(goal)
 
-        if float(self.distance(z, goal)) <= self.reach:
+        now = float(self.distance(z, goal))
+        if now <= self.reach or not self._level_2_needed(now):
             high, imagined_high, subgoal = None, high_goal[None], high_goal
         else:
             high, imagined_high = self._plan_high(high_z, high_d, high_goal)
-            subgoal = imagined_high[0]
+            subgoal = imagined_high[self._subgoal_jump - 1]
 
         def low_cost(candidates: torch.Tensor) -> torch.Tensor:
             traj = wm.rollout(z, candidates, d)
@@ -147,7 +162,8 @@ class HierarchicalAgent(LatentAgentBase):
 
         seed_plan = None
         if self.use_decoder and high is not None:
-            seed_plan = self._fit_horizon(wm.decode_chunk(high.actions[0]))
+            chunks = -(-self.horizon // self.k)
+            seed_plan = self._fit_horizon(wm.decode_chunk(high.actions[:chunks]).flatten(0, 1))
         elif self._actions is not None:
             seed_plan = shift_plan(self._actions)
         low = self._low_planner(
@@ -159,10 +175,28 @@ class HierarchicalAgent(LatentAgentBase):
         predicted_cost = float(high.cost) if high is not None else float(low.cost)
         predicted_steps = self.high_horizon * self.k if high is not None else self.horizon
         self.diagnostics = {"predicted_cost": predicted_cost, "predicted_steps": predicted_steps,
-                            "low_cost": float(low.cost),
+                            "low_cost": float(low.cost), "level": 1 if high is None else 2,
                             "imagined": wm.rollout(z, low.actions[None], d)[0], "imagined_high": imagined_high,
                             "subgoal": subgoal, "goal": goal}
         return self._to_action(low.actions[0])
+
+    def _level_2_needed(self, cost: float) -> bool:
+        """Whether level 2 plans this step, given the planning cost to the goal now. Always, unless
+        ``stall_progress`` is set: then only once the cost has fallen by less than that over the last k steps
+        of level 1 alone, and from then on until it is that much below where level 1 stalled (k steps at least)."""
+        if self.stall_progress is None:
+            return True
+        if self._stalled_at is not None and self._level_2_steps >= self.k \
+                and cost < self._stalled_at - self.stall_progress:
+            self._stalled_at = None  # level 2 got the task moving: back to level 1 alone
+            self._recent_costs.clear()
+        if self._stalled_at is None:
+            self._recent_costs.append(cost)
+            if len(self._recent_costs) <= self.k or self._recent_costs[0] - cost >= self.stall_progress:
+                return False
+            self._stalled_at, self._level_2_steps = cost, 0
+        self._level_2_steps += 1
+        return True
 
     def _plan_high(self, z: torch.Tensor, d: torch.Tensor, goal: torch.Tensor):
         """Level 2's CEM/MPPI over codes from its state ``z`` toward ``goal`` (both in its space): (the plan,
@@ -189,7 +223,7 @@ class HierarchicalAgent(LatentAgentBase):
         return self.wm.high.nearest_codes(codes) if self.empirical_codes else codes
 
     def _fit_horizon(self, chunk: torch.Tensor) -> torch.Tensor:
-        """A decoded chunk ``(k, A)`` cut or padded (with its last action) to the level-1 horizon."""
+        """Decoded actions ``(n, A)`` cut or padded (with its last action) to the level-1 horizon."""
         if self.horizon <= chunk.shape[0]:
             return chunk[: self.horizon]
         pad = chunk[-1:].expand(self.horizon - chunk.shape[0], -1)

@@ -153,3 +153,42 @@ def test_hierarchical_level_1_pays_its_distance_to_the_goal_by_goal_weight(world
         agent.act(obs)
         reached[weight] = float(agent.diagnostics["imagined"][-1, 0] - z[0])
     assert abs(reached[0.0] - 2.0) < 0.5 and reached[2.0] > 2.8, reached
+
+
+def test_hierarchical_with_stall_progress_plans_level_2_only_where_level_1_alone_stalls(world_model, monkeypatch):
+    """Level 1 plans alone while the cost to the goal falls by ``stall_progress`` every k steps; once it does not,
+    level 2 plans for k steps at least, until the cost is that much below where level 1 stalled."""
+    env = ImageEnv()
+    obs, info = env.reset()
+    k = world_model.k
+    cheap = dict(samples=8, elites=2, iterations=1, high_samples=8, high_elites=2, high_iterations=1)
+
+    def levels(costs: list[float], **options) -> list[int]:
+        agent = make_agent("hierarchical", env, world_model=world_model, seed=0, **cheap, **options)
+        agent.reset(obs, info)
+        planning_distance, scripted = agent.distance, iter(costs)
+        monkeypatch.setattr(agent, "distance", lambda z, goal: torch.tensor(next(scripted)) if z.ndim == 1
+                            else planning_distance(z, goal))
+        out = []
+        for _ in costs:
+            agent.act(obs)
+            out.append(agent.diagnostics["level"])
+        return out
+
+    falling = [10.0 - 0.2 * i for i in range(3 * k)]
+    assert levels(falling, stall_progress=0.1) == [1] * (3 * k)
+    stuck_then_moving = [5.0] * (2 * k) + [4.0] * 3
+    assert levels(stuck_then_moving, stall_progress=0.1) == [1] * k + [2] * k + [1] * 3
+    assert levels(stuck_then_moving) == [2] * (2 * k + 3)  # the default: level 2 every step
+
+
+@pytest.mark.parametrize("jumps", [1, 2])
+def test_hierarchical_subgoal_is_level_2s_state_at_the_end_of_level_1s_horizon(world_model, jumps):
+    env = ImageEnv()
+    obs, info = env.reset()
+    agent = make_agent("hierarchical", env, world_model=world_model, horizon=jumps * world_model.k, samples=8, elites=2,
+                       iterations=1)
+    agent.reset(obs, info)
+    agent.act(obs)
+    assert agent.diagnostics["imagined"].shape[0] == jumps * world_model.k
+    assert torch.equal(agent.diagnostics["subgoal"], agent.diagnostics["imagined_high"][jumps - 1])
