@@ -116,6 +116,7 @@ class HierarchicalAgent(LatentAgentBase):
         self.empirical_codes = bool(empirical_codes)
         self.stall_progress = None if stall_progress is None else float(stall_progress)
         self._subgoal_jump = min(max(self.horizon // self.k, 1), self.high_horizon)  # at level 1's horizon
+        self._seed_chunks = -(-self.horizon // self.k)  # decoded chunks that cover level 1's horizon
         if reach is None:
             reach = float(self.horizon) if self.cost == "metric" else 0.0
         self.reach = float(reach)
@@ -162,8 +163,7 @@ class HierarchicalAgent(LatentAgentBase):
 
         seed_plan = None
         if self.use_decoder and high is not None:
-            chunks = -(-self.horizon // self.k)
-            seed_plan = self._fit_horizon(wm.decode_chunk(high.actions[:chunks]).flatten(0, 1))
+            seed_plan = self._fit_horizon(wm.decode_chunk(high.actions[:self._seed_chunks]).flatten(0, 1))
         elif self._actions is not None:
             seed_plan = shift_plan(self._actions)
         low = self._low_planner(
