@@ -14,7 +14,7 @@ import envs
 from agents import make_agent, run_episode
 from agents.episodes import criteria_rates
 from agents.runner import load_world_model
-from envs.trajectory_goals import trajectory_goals
+from envs.trajectory_goals import goal_step_budget, trajectory_goals
 
 log = logging.getLogger("worldmodel.benchmark")
 WORLD_MODEL_AGENTS = ("mpc", "hierarchical")
@@ -28,7 +28,7 @@ def measure_agents(env_names: list[str], agent_names: list[str], episodes: int, 
     ``params_for(env, agent)``; the world-model agents run on ``checkpoint_for(env)`` (on ``device``) and are
     skipped, with a log line, when it is None. ``goal_steps``: episode ``e`` starts and ends where held-out
     trajectory ``e`` is now and ``goal_steps`` steps later (``envs.trajectory_goals``, seed 1000), the same pairs
-    for every agent; ``max_steps`` None: the env's time limit."""
+    for every agent; ``max_steps`` None: twice ``goal_steps`` (``goal_step_budget``), else the env's time limit."""
     results: dict[str, dict[str, Any]] = {}
     for env_name in env_names:
         checkpoint = checkpoint_for(env_name)
@@ -47,7 +47,8 @@ def measure_agents(env_names: list[str], agent_names: list[str], episodes: int, 
             env = envs.make(env_name)
             context = {"world_model": world_model} if agent_name in WORLD_MODEL_AGENTS else {}
             agent = make_agent(agent_name, env, **params_for(env_name, agent_name), **context)
-            records = [run_episode(env, agent, seed=1000 + e, max_steps=max_steps, agent_name=agent_name,
+            records = [run_episode(env, agent, seed=1000 + e, max_steps=goal_step_budget(goal_steps, max_steps),
+                                   agent_name=agent_name,
                                    options=options[e]) for e in range(episodes)]
             env.close()
             ms = [r.ms_per_step for r in records if np.isfinite(r.ms_per_step)]

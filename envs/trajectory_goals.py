@@ -9,6 +9,10 @@ success threshold, e.g. a block the policy did not touch) is skipped, so every e
 An env may set ``goal_pace`` (default 1): the held-out rollouts then scale the exploration policy's actions by it,
 so that the object moves per step about as fast as in the data the anchors took their goals from (Push-T's
 expert replays: ``docs/pusht.md``; ``tools/goal_motion.py`` measures the motion).
+
+An episode toward a goal ``K`` steps ahead may take ``goal_step_budget(K)`` = 2K env steps, the anchors'
+evaluation budget (LeWM and stable-worldmodel: 50 steps toward Push-T goals 25 steps ahead), unless
+``max_steps`` says otherwise.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from worldmodel.errors import UserError
 
 HOLDOUT_SEED = 7_351_001  # mixed into every held-out rollout's seed: disjoint from the pretraining data's
 MAX_TRIES_PER_GOAL = 20
+STEPS_PER_GOAL_STEP = 2  # the anchors' evaluation budget: twice the goal's distance in env steps
 
 
 class GoalStepsError(UserError, ValueError):
@@ -49,6 +54,14 @@ def check_goal_steps(env: gym.Env, goal_steps: int) -> None:
     if not 1 <= int(goal_steps) <= limit:
         raise GoalStepsError(f"goal_steps={goal_steps} is outside the held-out trajectories of {name} (1 to {limit} "
                              f"env steps, its time limit); choose goal_steps between 1 and {limit}")
+
+
+def goal_step_budget(goal_steps: int | None, max_steps: int | None = None) -> int | None:
+    """The step limit of an episode: ``max_steps`` when given, else ``STEPS_PER_GOAL_STEP * goal_steps`` toward
+    goals ``goal_steps`` ahead, else None (the env's time limit, which also caps the budget)."""
+    if max_steps is not None or goal_steps is None:
+        return max_steps
+    return STEPS_PER_GOAL_STEP * int(goal_steps)
 
 
 def trajectory_goals(env: gym.Env, count: int, goal_steps: int, seed: int) -> list[TrajectoryGoal]:

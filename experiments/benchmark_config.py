@@ -65,7 +65,7 @@ class GoalsBenchConfig:
     names: list[str] = setting(AGENTS)
     goal_steps: list[int] = setting([25, 50, 75, 100])
     episodes: int = setting(50, minimum=1)
-    max_steps: Optional[int] = setting(None, minimum=1)  # null: the env's time limit
+    max_steps: Optional[int] = setting(None, minimum=1)  # null: twice each goal distance (envs.trajectory_goals)
 
 
 def _quick() -> dict[str, Any]:

@@ -24,7 +24,7 @@ import envs
 from agents import available_agents
 from agents.rollout_inspection import RolloutInspector
 from agents.runner import EpisodeJob, agent_class, needs_world_model, process_state, run_episodes, summarize
-from envs.trajectory_goals import trajectory_goals
+from envs.trajectory_goals import goal_step_budget, trajectory_goals
 from experiments.common import check_settings, hydra_cli, pretrain_run, run_dir
 from experiments.env_option import CONFIGS, env_agent_params, register_env_option
 from experiments.plan_config import PlanConfig, register_plan_schema
@@ -81,8 +81,8 @@ def _main(cfg: DictConfig) -> None:
         options = [{"start": g.start, "goal": g.goal} for g in goals]
     out = run_dir()
     job = EpisodeJob(env=cfg.env.name, image_size=cfg.env.image_size, agent=label, params=params, seed=cfg.seed,
-                     max_steps=cfg.max_steps, checkpoint=checkpoint, device=str(resolve_device(cfg.device)),
-                     record_frames=cfg.tb.enabled)
+                     max_steps=goal_step_budget(cfg.goal_steps, cfg.max_steps), checkpoint=checkpoint,
+                     device=str(resolve_device(cfg.device)), record_frames=cfg.tb.enabled)
     inspector = None
     if cfg.tb.enabled:
         wm = (lambda: process_state(job).world_model) if checkpoint else None

@@ -57,7 +57,7 @@ class PlanConfig:
     pretrain_root: str = "runs/pretrain"
     episodes: int = setting(10, minimum=1)
     seed: int = 0
-    max_steps: int | None = setting(None, minimum=1)  # null: the env's time limit
+    max_steps: int | None = setting(None, minimum=1)  # null: twice goal_steps when set, else the env's time limit
     # goals: the state reached goal_steps env steps later along held-out trajectories (DINO-WM / HWM's protocol;
     # envs.trajectory_goals); null: the env's own goal sampling
     goal_steps: int | None = None

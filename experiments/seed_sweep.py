@@ -8,7 +8,9 @@ so an interrupted sweep continues where it stopped. It prints, and writes to ``D
 (``DIR/ENV_kK_seed_sweep.json`` per K), each agent's success rate per seed, their mean and standard deviation,
 median ms per action, the pretraining time (from its log), each planning cost's Spearman correlation with the
 true distance (``cost_correlation`` of the pretrain summaries) and paired comparisons
-(``worldmodel.evaluation.paired``) with episodes pooled over the seeds.
+(``worldmodel.evaluation.paired``) with episodes pooled over the seeds, under the env's success test and each
+of its other criteria (Push-T's ``pose_success``). Agents that read no world model (random, oracle) play only
+on the first seed: their episodes would be the same on every seed.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import json
 import sys
 from pathlib import Path
 
+from agents.runner import agent_class, needs_world_model
 from worldmodel.evaluation.seed_sweep import format_table, run_sweep, sweep_table
 
 AGENTS = ("random", "mpc", "hierarchical", "oracle")
@@ -40,8 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     goal_steps = args.goal_steps or [None]
     try:
         if not args.table_only:
+            once = frozenset(a for a in args.agents if not needs_world_model(agent_class(a)))
             run_sweep(args.env, args.seeds, args.agents, args.episodes, args.plan_seed, args.workers, args.out,
-                      goal_steps)
+                      goal_steps, once)
         tables = [sweep_table(args.env, args.seeds, args.agents, args.out, k) for k in goal_steps]
     except RuntimeError as error:
         print(f"error: {error}", file=sys.stderr)

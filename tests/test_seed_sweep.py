@@ -12,13 +12,18 @@ from worldmodel.evaluation.seed_sweep import format_table, plan_dir, sweep_table
 
 
 def _write_plan(out: Path, seed: int, agent: str, successes: list[bool], ms: float, goal_steps: int | None = None,
-                env: str = "reacher") -> None:
+                env: str = "reacher", pose: list[bool] | None = None) -> None:
     run = plan_dir(out, env, seed, agent, goal_steps)
     run.mkdir(parents=True)
     episodes = [{"seed": i, "success": s, "steps": 10 + i} for i, s in enumerate(successes)]
+    criteria = {}
+    if pose is not None:
+        criteria = {"pose_success": sum(pose) / len(pose)}
+        for episode, met in zip(episodes, pose):
+            episode["criteria"] = {"pose_success": met}
     run.joinpath("summary.json").write_text(json.dumps({
-        "success_rate": sum(successes) / len(successes), "ms_per_step": {"median": ms}, "mean_final_distance": 0.1,
-        "episodes": episodes}))
+        "success_rate": sum(successes) / len(successes), "criteria_success_rates": criteria,
+        "ms_per_step": {"median": ms}, "mean_final_distance": 0.1, "episodes": episodes}))
 
 
 def test_table_pools_episodes_over_seeds(tmp_path):
@@ -65,3 +70,40 @@ def test_goal_steps_give_one_table_per_distance_from_their_own_runs(tmp_path, ca
     assert text.index("pusht, goals 25 steps ahead") < text.index("pusht, goals 75 steps ahead")
     assert "| hierarchical | 50% ± 0% | s1 50%, s2 50% |" in text
     assert json.loads((tmp_path / "pusht_k75_seed_sweep.json").read_text())["goal_steps"] == 75
+
+
+def test_other_criteria_get_their_own_columns_and_paired_comparisons(tmp_path):
+    for seed, (hier, flat) in {1: ([True, True, False, False], [False] * 4), 2: ([True] * 4, [True] * 4)}.items():
+        for agent, poses in (("hierarchical", hier), ("mpc", flat)):
+            _write_plan(tmp_path, seed, agent, [False] * 4, ms=10.0, goal_steps=50, env="pusht", pose=poses)
+    table = sweep_table("pusht", [1, 2], ["mpc", "hierarchical"], tmp_path, goal_steps=50)
+    assert table["agents"]["hierarchical"]["criteria"]["pose_success"]["success_per_seed"] == {1: 0.5, 2: 1.0}
+    plain, pose = table["comparisons"]
+    assert (plain["criterion"], plain["only_a"], plain["only_b"]) == ("is_success", 0, 0)
+    assert (pose["criterion"], pose["only_a"], pose["only_b"], pose["both"]) == ("pose_success", 2, 0, 4)
+    text = format_table(table)
+    assert "| agent | success | per seed | pose_success | pose_success per seed |" in text
+    assert "| hierarchical | 0% ± 0% | s1 0%, s2 0% | 75% ± 25% | s1 50%, s2 100% |" in text
+    assert "- paired (pose_success), 8 episodes" in text
+
+
+def test_agents_without_a_world_model_play_on_the_first_seed_only(tmp_path, monkeypatch):
+    import worldmodel.evaluation.seed_sweep as sweep
+
+    commands = []
+
+    def fake_run(command, log, threads):
+        commands.append(command)
+        run = next(Path(a.split("=", 1)[1]) for a in command if a.startswith("hydra.run.dir="))
+        run.mkdir(parents=True, exist_ok=True)
+        (run / ("world_model.pt" if "experiments.pretrain" in command else "summary.json")).write_text("{}")
+
+    monkeypatch.setattr(sweep, "_run", fake_run)
+    sweep.run_sweep("pusht", [1, 2, 3], ["random", "mpc"], 5, 0, 1, tmp_path, [25], once=frozenset({"random"}))
+    plans = [next(a for a in c if a.startswith("hydra.run.dir=")).rsplit("/", 1)[1] for c in commands
+             if "experiments.plan" in c]
+    assert plans == ["plan_pusht_s1_random_k25", "plan_pusht_s1_mpc_k25", "plan_pusht_s2_mpc_k25",
+                     "plan_pusht_s3_mpc_k25"]
+    commands.clear()
+    sweep.run_sweep("pusht", [1, 2, 3], ["random", "mpc"], 5, 0, 1, tmp_path, [25], once=frozenset({"random"}))
+    assert commands == []  # every run has its result: nothing is run again

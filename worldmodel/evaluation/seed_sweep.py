@@ -44,9 +44,10 @@ def _run(command: list[str], log: Path, threads: int) -> None:
 
 
 def run_sweep(env: str, seeds: list[int], agents: list[str], episodes: int, plan_seed: int, workers: int,
-              out: Path, goal_steps: list[int | None]) -> None:
+              out: Path, goal_steps: list[int | None], once: frozenset[str] = frozenset()) -> None:
     """Run the pretrain and plan commands that have no ``summary.json`` yet (plans once per ``goal_steps``
-    entry; None: the env's own goals)."""
+    entry; None: the env's own goals). The agents in ``once`` read no world model, so they play their episodes
+    only on the first seed's run: on the others they would replay them identically."""
     out.mkdir(parents=True, exist_ok=True)
     for seed in seeds:
         run = pretrain_dir(out, env, seed)
@@ -56,6 +57,8 @@ def run_sweep(env: str, seeds: list[int], agents: list[str], episodes: int, plan
         for k in goal_steps:
             goals = [] if k is None else [f"goal_steps={k}"]
             for agent in agents:
+                if agent in once and seed != seeds[0]:
+                    continue
                 plan = plan_dir(out, env, seed, agent, k)
                 if not (plan / "summary.json").is_file():
                     _run([sys.executable, "-m", "experiments.plan", f"env={env}", f"agent={agent}",
@@ -103,30 +106,58 @@ def sweep_table(env: str, seeds: list[int], agents: list[str], out: Path,
         if not summaries:
             continue
         rates = {s: summary["success_rate"] for s, summary in summaries.items()}
+        criteria = {name: {s: summary["criteria_success_rates"][name] for s, summary in summaries.items()}
+                    for name in _criteria(summaries.values())}
         table["agents"][agent] = {
-            "success_per_seed": rates, "success_mean": mean(rates.values()), "success_std": pstdev(rates.values()),
+            **_spread("success", rates),
+            "criteria": {name: _spread("success", by_seed) for name, by_seed in criteria.items()},
             "episodes_per_seed": [len(s["episodes"]) for s in summaries.values()],
             "ms_per_step_median": median(s["ms_per_step"]["median"] for s in summaries.values()),
             "final_distance_mean": mean(s["mean_final_distance"] for s in summaries.values())}
     for a, b in COMPARISONS:
         shared = sorted(runs.get(a, {}).keys() & runs.get(b, {}).keys())
-        if shared:
-            result = paired_comparison(_pooled({s: runs[a][s] for s in shared}),
-                                       _pooled({s: runs[b][s] for s in shared}))
-            table["comparisons"].append({"a": a, "b": b, "seeds": shared, **result})
+        if not shared:
+            continue
+        pooled_a, pooled_b = (_pooled({s: runs[agent][s] for s in shared}) for agent in (a, b))
+        table["comparisons"].append({"a": a, "b": b, "seeds": shared, "criterion": "is_success",
+                                     **paired_comparison(pooled_a, pooled_b)})
+        for name in _criteria(runs[a][s] for s in shared):
+            table["comparisons"].append({"a": a, "b": b, "seeds": shared, "criterion": name,
+                                         **paired_comparison(_as_success(pooled_a, name), _as_success(pooled_b, name))})
     return table
+
+
+def _spread(prefix: str, per_seed: dict[int, float]) -> dict[str, Any]:
+    return {f"{prefix}_per_seed": per_seed, f"{prefix}_mean": mean(per_seed.values()),
+            f"{prefix}_std": pstdev(per_seed.values())}
+
+
+def _criteria(summaries: Any) -> list[str]:
+    """The other success criteria (``criteria_success_rates``) every one of ``summaries`` reports."""
+    names = [set(s.get("criteria_success_rates") or {}) for s in summaries]
+    return sorted(set.intersection(*names)) if names else []
+
+
+def _as_success(episodes: list[dict[str, Any]], criterion: str) -> list[dict[str, Any]]:
+    """Episode records with ``success`` read from their ``criteria[criterion]`` (for a paired comparison)."""
+    return [{**e, "success": bool(e.get("criteria", {}).get(criterion, False))} for e in episodes]
 
 
 def format_table(table: dict[str, Any]) -> str:
     """``sweep_table``'s result as Markdown: a heading line, the table, then one bullet per further figure."""
-    rows = ["| agent | success | per seed | ms/action (median) | final distance |", "| --- | --- | --- | --- | --- |"]
+    criteria = sorted({name for row in table["agents"].values() for name in row.get("criteria", {})})
+    header = ["agent", "success", "per seed", *(f"{name} {part}" for name in criteria for part in ("", "per seed")),
+              "ms/action (median)", "final distance"]
+    rows = ["| " + " | ".join(h.strip() for h in header) + " |", "|" + " --- |" * len(header)]
     for agent, row in table["agents"].items():
-        per_seed = ", ".join(f"s{seed} {r:.0%}" for seed, r in row["success_per_seed"].items())
-        rows.append(f"| {agent} | {row['success_mean']:.0%} ± {row['success_std']:.0%} | {per_seed} | "
-                     f"{row['ms_per_step_median']:.1f} | {row['final_distance_mean']:.3f} |")
+        others = [row.get("criteria", {}).get(name) for name in criteria]
+        cells = [agent, *_rate_cells(row), *(c for o in others for c in (_rate_cells(o) if o else ["", ""])),
+                 f"{row['ms_per_step_median']:.1f}", f"{row['final_distance_mean']:.3f}"]
+        rows.append("| " + " | ".join(cells) + " |")
     lines = []
     for c in table["comparisons"]:
-        lines.append(f"- paired, {c['episodes']} episodes pooled over seeds {c['seeds']}: "
+        criterion = "" if c.get("criterion", "is_success") == "is_success" else f" ({c['criterion']})"
+        lines.append(f"- paired{criterion}, {c['episodes']} episodes pooled over seeds {c['seeds']}: "
                      f"{c['a']} {c['success_a']:.0%} vs {c['b']} {c['success_b']:.0%}; "
                      f"only {c['a']} {c['only_a']}, only {c['b']} {c['only_b']}; "
                      f"exact McNemar p = {c['p_value']:.4g}")
@@ -139,3 +170,9 @@ def format_table(table: dict[str, Any]) -> str:
     goals = "" if table.get("goal_steps") is None else f", goals {table['goal_steps']} steps ahead"
     heading = f"{table['env']}{goals}: success over pretraining seeds {table['seeds']} (mean ± std; per seed)"
     return "\n\n".join(["\n".join(part) for part in ([heading], rows, lines) if part])
+
+
+def _rate_cells(row: dict[str, Any]) -> list[str]:
+    """A rate's mean ± std over seeds, then its value per seed."""
+    per_seed = ", ".join(f"s{seed} {r:.0%}" for seed, r in row["success_per_seed"].items())
+    return [f"{row['success_mean']:.0%} ± {row['success_std']:.0%}", per_seed]
