@@ -232,6 +232,9 @@ def summarize(results: list[EpisodeResult], agent: str) -> dict[str, Any]:
             "count": len(failed),
             "reasons": dict(Counter(_reason_kind(rec.failure) for rec in failed)),
         },
+        # steps planned by each level (diagnostics["level"] of the hierarchical agent); empty for flat agents
+        "steps_per_level": dict(sorted(Counter(str(d["level"]) for r in results for d in r.diagnostics
+                                               if d.get("level") is not None).items())),
         "episodes": episodes,
     }
 

@@ -111,6 +111,10 @@ def _main(cfg: DictConfig) -> None:
     print(f"{cfg.agent.name} on {cfg.env.name}{goal}: success {summary['success_rate']:.2f}{others}, "
           f"final distance {summary['mean_final_distance']:.3f}, {ms['median']:.1f} ms/step (median), "
           f"{summary['failed_episodes']['count']} failed episode(s)")
+    levels = summary["steps_per_level"]
+    if levels:
+        shares = ", ".join(f"level {level} {n / sum(levels.values()):.0%}" for level, n in levels.items())
+        print(f"steps planned by each level: {shares}")
     print(f"run directory: {out}")
 
 

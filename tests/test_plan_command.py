@@ -230,7 +230,14 @@ def test_summary_counts_failures_by_reason_and_pools_step_times():
     assert summary["failed_episodes"] == {"count": 2, "reasons": {"agent 'x' raised in act: E": 2}}
     assert [e["agent"] for e in summary["episodes"]] == [None, "x", "x"]
     assert summary["episodes"][2]["final_distance"] is None
-    assert summary["criteria_success_rates"] == {}
+    assert summary["criteria_success_rates"] == {} and summary["steps_per_level"] == {}
+
+
+def test_summary_counts_the_steps_each_level_planned():
+    levels = [{"level": 1}, {"level": 2}, {"level": 2}], [{"level": 1}, {"other": 0.5}]
+    results = [EpisodeResult(i, _record(i, False, 0.5, len(d), 1.0), act_ms=[1.0] * len(d), diagnostics=list(d))
+               for i, d in enumerate(levels)]
+    assert summarize(results, "hierarchical")["steps_per_level"] == {"1": 2, "2": 2}
 
 
 def test_the_envs_other_success_criteria_are_recorded_per_episode_and_summarised():

@@ -12,7 +12,7 @@ from worldmodel.evaluation.seed_sweep import format_table, plan_dir, sweep_table
 
 
 def _write_plan(out: Path, seed: int, agent: str, successes: list[bool], ms: float, goal_steps: int | None = None,
-                env: str = "reacher", pose: list[bool] | None = None) -> None:
+                env: str = "reacher", pose: list[bool] | None = None, levels: dict[str, int] | None = None) -> None:
     run = plan_dir(out, env, seed, agent, goal_steps)
     run.mkdir(parents=True)
     episodes = [{"seed": i, "success": s, "steps": 10 + i} for i, s in enumerate(successes)]
@@ -23,13 +23,14 @@ def _write_plan(out: Path, seed: int, agent: str, successes: list[bool], ms: flo
             episode["criteria"] = {"pose_success": met}
     run.joinpath("summary.json").write_text(json.dumps({
         "success_rate": sum(successes) / len(successes), "criteria_success_rates": criteria,
-        "ms_per_step": {"median": ms}, "mean_final_distance": 0.1, "episodes": episodes}))
+        "ms_per_step": {"median": ms}, "mean_final_distance": 0.1, "steps_per_level": levels or {},
+        "episodes": episodes}))
 
 
 def test_table_pools_episodes_over_seeds(tmp_path):
     # hierarchical solves 4 of 4 per seed, mpc 2 of 4 (seed 1) and 3 of 4 (seed 2)
-    _write_plan(tmp_path, 1, "hierarchical", [True] * 4, ms=20.0)
-    _write_plan(tmp_path, 2, "hierarchical", [True] * 4, ms=30.0)
+    _write_plan(tmp_path, 1, "hierarchical", [True] * 4, ms=20.0, levels={"1": 30, "2": 10})
+    _write_plan(tmp_path, 2, "hierarchical", [True] * 4, ms=30.0, levels={"1": 40})
     _write_plan(tmp_path, 1, "mpc", [True, False, True, False], ms=10.0)
     _write_plan(tmp_path, 2, "mpc", [True, True, True, False], ms=12.0)
     pretrain = tmp_path / "reacher_s1"
@@ -49,6 +50,8 @@ def test_table_pools_episodes_over_seeds(tmp_path):
     assert comparison["p_value"] == pytest.approx(0.25)
     text = format_table(table)
     assert "| mpc | 62% ± 12% | s1 50%, s2 75% |" in text and "McNemar p = 0.25" in text and "(min): 30.5" in text
+    assert "- hierarchical: share of steps level 2 planned, per seed: s1 25%, s2 0%" in text
+    assert "level_2_share_per_seed" not in table["agents"]["mpc"]
 
 
 def test_table_only_without_runs_is_one_line_error(tmp_path, capsys):

@@ -114,6 +114,9 @@ def sweep_table(env: str, seeds: list[int], agents: list[str], out: Path,
             "episodes_per_seed": [len(s["episodes"]) for s in summaries.values()],
             "ms_per_step_median": median(s["ms_per_step"]["median"] for s in summaries.values()),
             "final_distance_mean": mean(s["mean_final_distance"] for s in summaries.values())}
+        shares = {seed: _level_2_share(summary) for seed, summary in summaries.items()}
+        if all(share is not None for share in shares.values()):
+            table["agents"][agent]["level_2_share_per_seed"] = shares
     for a, b in COMPARISONS:
         shared = sorted(runs.get(a, {}).keys() & runs.get(b, {}).keys())
         if not shared:
@@ -125,6 +128,12 @@ def sweep_table(env: str, seeds: list[int], agents: list[str], out: Path,
             table["comparisons"].append({"a": a, "b": b, "seeds": shared, "criterion": name,
                                          **paired_comparison(_as_success(pooled_a, name), _as_success(pooled_b, name))})
     return table
+
+
+def _level_2_share(summary: dict[str, Any]) -> float | None:
+    """The share of steps level 2 planned (``steps_per_level``), None for an agent with no levels."""
+    levels = summary.get("steps_per_level") or {}
+    return levels.get("2", 0) / sum(levels.values()) if levels else None
 
 
 def _spread(prefix: str, per_seed: dict[int, float]) -> dict[str, Any]:
@@ -161,6 +170,10 @@ def format_table(table: dict[str, Any]) -> str:
                      f"{c['a']} {c['success_a']:.0%} vs {c['b']} {c['success_b']:.0%}; "
                      f"only {c['a']} {c['only_a']}, only {c['b']} {c['only_b']}; "
                      f"exact McNemar p = {c['p_value']:.4g}")
+    for agent, row in table["agents"].items():
+        if "level_2_share_per_seed" in row:
+            shares = ", ".join(f"s{seed} {v:.0%}" for seed, v in row["level_2_share_per_seed"].items())
+            lines.append(f"- {agent}: share of steps level 2 planned, per seed: {shares}")
     for name, per_seed in table["cost_spearman"].items():
         values = ", ".join(f"s{seed} {v:.3f}" for seed, v in per_seed.items())
         lines.append(f"- Spearman, {name} (held-out pairs), per seed: {values}")
