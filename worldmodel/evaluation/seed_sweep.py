@@ -109,8 +109,8 @@ def sweep_table(env: str, seeds: list[int], agents: list[str], out: Path,
         criteria = {name: {s: summary["criteria_success_rates"][name] for s, summary in summaries.items()}
                     for name in _criteria(summaries.values())}
         table["agents"][agent] = {
-            **_spread("success", rates),
-            "criteria": {name: _spread("success", by_seed) for name, by_seed in criteria.items()},
+            **_spread(rates),
+            "criteria": {name: _spread(by_seed) for name, by_seed in criteria.items()},
             "episodes_per_seed": [len(s["episodes"]) for s in summaries.values()],
             "ms_per_step_median": median(s["ms_per_step"]["median"] for s in summaries.values()),
             "final_distance_mean": mean(s["mean_final_distance"] for s in summaries.values())}
@@ -136,9 +136,10 @@ def _level_2_share(summary: dict[str, Any]) -> float | None:
     return levels.get("2", 0) / sum(levels.values()) if levels else None
 
 
-def _spread(prefix: str, per_seed: dict[int, float]) -> dict[str, Any]:
-    return {f"{prefix}_per_seed": per_seed, f"{prefix}_mean": mean(per_seed.values()),
-            f"{prefix}_std": pstdev(per_seed.values())}
+def _spread(per_seed: dict[int, float]) -> dict[str, Any]:
+    """A success rate per seed with its mean and standard deviation over the seeds."""
+    return {"success_per_seed": per_seed, "success_mean": mean(per_seed.values()),
+            "success_std": pstdev(per_seed.values())}
 
 
 def _criteria(summaries: Any) -> list[str]:
