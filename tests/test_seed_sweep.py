@@ -90,7 +90,8 @@ def test_other_criteria_get_their_own_columns_and_paired_comparisons(tmp_path):
     assert "- paired (pose_success), 8 episodes" in text
 
 
-def test_agents_without_a_world_model_play_on_the_first_seed_only(tmp_path, monkeypatch):
+def test_agents_without_a_world_model_play_on_the_first_seed_only_and_pretrains_take_the_overrides(tmp_path,
+                                                                                                  monkeypatch):
     import worldmodel.evaluation.seed_sweep as sweep
 
     commands = []
@@ -102,7 +103,10 @@ def test_agents_without_a_world_model_play_on_the_first_seed_only(tmp_path, monk
         (run / ("world_model.pt" if "experiments.pretrain" in command else "summary.json")).write_text("{}")
 
     monkeypatch.setattr(sweep, "_run", fake_run)
-    sweep.run_sweep("pusht", [1, 2, 3], ["random", "mpc"], 5, 0, 1, tmp_path, [25], once=frozenset({"random"}))
+    sweep.run_sweep("pusht", [1, 2, 3], ["random", "mpc"], 5, 0, 1, tmp_path, [25], once=frozenset({"random"}),
+                    pretrain_overrides=("data.episodes=400",))
+    pretrains = [c for c in commands if "experiments.pretrain" in c]
+    assert len(pretrains) == 3 and all("data.episodes=400" in c and "seed=" in " ".join(c) for c in pretrains)
     plans = [next(a for a in c if a.startswith("hydra.run.dir=")).rsplit("/", 1)[1] for c in commands
              if "experiments.plan" in c]
     assert plans == ["plan_pusht_s1_random_k25", "plan_pusht_s1_mpc_k25", "plan_pusht_s2_mpc_k25",

@@ -44,16 +44,18 @@ def _run(command: list[str], log: Path, threads: int) -> None:
 
 
 def run_sweep(env: str, seeds: list[int], agents: list[str], episodes: int, plan_seed: int, workers: int,
-              out: Path, goal_steps: list[int | None], once: frozenset[str] = frozenset()) -> None:
+              out: Path, goal_steps: list[int | None], once: frozenset[str] = frozenset(),
+              pretrain_overrides: tuple[str, ...] = ()) -> None:
     """Run the pretrain and plan commands that have no ``summary.json`` yet (plans once per ``goal_steps``
     entry; None: the env's own goals). The agents in ``once`` read no world model, so they play their episodes
-    only on the first seed's run: on the others they would replay them identically."""
+    only on the first seed's run: on the others they would replay them identically. ``pretrain_overrides``
+    (``key=value``) go to every pretrain, e.g. a larger setting than the env's default."""
     out.mkdir(parents=True, exist_ok=True)
     for seed in seeds:
         run = pretrain_dir(out, env, seed)
         if not (run / "world_model.pt").is_file():
-            _run([sys.executable, "-m", "experiments.pretrain", f"env={env}", f"seed={seed}",
-                         f"hydra.run.dir={run}"], out / f"{run.name}.log", threads=2)
+            _run([sys.executable, "-m", "experiments.pretrain", f"env={env}", f"seed={seed}", *pretrain_overrides,
+                  f"hydra.run.dir={run}"], out / f"{run.name}.log", threads=2)
         for k in goal_steps:
             goals = [] if k is None else [f"goal_steps={k}"]
             for agent in agents:
