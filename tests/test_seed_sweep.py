@@ -49,7 +49,7 @@ def test_table_pools_episodes_over_seeds(tmp_path):
     assert (comparison["episodes"], comparison["only_a"], comparison["only_b"]) == (8, 3, 0)
     assert comparison["p_value"] == pytest.approx(0.25)
     text = format_table(table)
-    assert "| mpc | 62% ± 12% | s1 50%, s2 75% |" in text and "McNemar p = 0.25" in text and "(min): 30.5" in text
+    assert "| mpc | 4 | 62% ± 12% | s1 50%, s2 75% |" in text and "McNemar p = 0.25" in text and "(min): 30.5" in text
     assert "- hierarchical: share of steps level 2 planned, per seed: s1 25%, s2 0%" in text
     assert "level_2_share_per_seed" not in table["agents"]["mpc"]
 
@@ -71,7 +71,7 @@ def test_goal_steps_give_one_table_per_distance_from_their_own_runs(tmp_path, ca
                  "--goal-steps", "25", "75", "--table-only"]) == 0
     text = capsys.readouterr().out
     assert text.index("pusht, goals 25 steps ahead") < text.index("pusht, goals 75 steps ahead")
-    assert "| hierarchical | 50% ± 0% | s1 50%, s2 50% |" in text
+    assert "| hierarchical | 4 | 50% ± 0% | s1 50%, s2 50% |" in text
     assert json.loads((tmp_path / "pusht_k75_seed_sweep.json").read_text())["goal_steps"] == 75
 
 
@@ -85,8 +85,11 @@ def test_other_criteria_get_their_own_columns_and_paired_comparisons(tmp_path):
     assert (plain["criterion"], plain["only_a"], plain["only_b"]) == ("is_success", 0, 0)
     assert (pose["criterion"], pose["only_a"], pose["only_b"], pose["both"]) == ("pose_success", 2, 0, 4)
     text = format_table(table)
-    assert "| agent | success | per seed | pose_success | pose_success per seed |" in text
-    assert "| hierarchical | 0% ± 0% | s1 0%, s2 0% | 75% ± 25% | s1 50%, s2 100% |" in text
+    assert "| agent | episodes | success | per seed | pose_success | pose_success per seed |" in text
+    assert "| hierarchical | 4 | 0% ± 0% | s1 0%, s2 0% | 75% ± 25% | s1 50%, s2 100% |" in text
+    _write_plan(tmp_path, 1, "oracle", [True, False], ms=500.0, goal_steps=50, env="pusht", pose=[True, True])
+    once = format_table(sweep_table("pusht", [1, 2], ["oracle"], tmp_path, goal_steps=50))
+    assert "| oracle | 2 | 50% (one run) | s1 50% | 100% (one run) | s1 100% |" in once
     assert "- paired (pose_success), 8 episodes" in text
 
 

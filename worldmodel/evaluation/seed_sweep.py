@@ -158,12 +158,14 @@ def _as_success(episodes: list[dict[str, Any]], criterion: str) -> list[dict[str
 def format_table(table: dict[str, Any]) -> str:
     """``sweep_table``'s result as Markdown: a heading line, the table, then one bullet per further figure."""
     criteria = sorted({name for row in table["agents"].values() for name in row.get("criteria", {})})
-    header = ["agent", "success", "per seed", *(f"{name} {part}" for name in criteria for part in ("", "per seed")),
-              "ms/action (median)", "final distance"]
+    header = ["agent", "episodes", "success", "per seed",
+              *(f"{name} {part}" for name in criteria for part in ("", "per seed")), "ms/action (median)",
+              "final distance"]
     rows = ["| " + " | ".join(h.strip() for h in header) + " |", "|" + " --- |" * len(header)]
     for agent, row in table["agents"].items():
         others = [row.get("criteria", {}).get(name) for name in criteria]
-        cells = [agent, *_rate_cells(row), *(c for o in others for c in (_rate_cells(o) if o else ["", ""])),
+        counts = ", ".join(map(str, sorted(set(row["episodes_per_seed"]))))
+        cells = [agent, counts, *_rate_cells(row), *(c for o in others for c in (_rate_cells(o) if o else ["", ""])),
                  f"{row['ms_per_step_median']:.1f}", f"{row['final_distance_mean']:.3f}"]
         rows.append("| " + " | ".join(cells) + " |")
     lines = []
@@ -191,4 +193,6 @@ def format_table(table: dict[str, Any]) -> str:
 def _rate_cells(row: dict[str, Any]) -> list[str]:
     """A rate's mean ± std over seeds, then its value per seed."""
     per_seed = ", ".join(f"s{seed} {r:.0%}" for seed, r in row["success_per_seed"].items())
+    if len(row["success_per_seed"]) == 1:
+        return [f"{row['success_mean']:.0%} (one run)", per_seed]
     return [f"{row['success_mean']:.0%} ± {row['success_std']:.0%}", per_seed]
