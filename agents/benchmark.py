@@ -30,6 +30,7 @@ def measure_agents(env_names: list[str], agent_names: list[str], episodes: int, 
     trajectory ``e`` is now and ``goal_steps`` steps later (``envs.trajectory_goals``, seed 1000), the same pairs
     for every agent; ``max_steps`` None: twice ``goal_steps`` (``goal_step_budget``), else the env's time limit."""
     results: dict[str, dict[str, Any]] = {}
+    limit = goal_step_budget(goal_steps, max_steps)
     for env_name in env_names:
         checkpoint = checkpoint_for(env_name)
         options: list[dict[str, Any] | None] = [None] * episodes
@@ -47,8 +48,7 @@ def measure_agents(env_names: list[str], agent_names: list[str], episodes: int, 
             env = envs.make(env_name)
             context = {"world_model": world_model} if agent_name in WORLD_MODEL_AGENTS else {}
             agent = make_agent(agent_name, env, **params_for(env_name, agent_name), **context)
-            records = [run_episode(env, agent, seed=1000 + e, max_steps=goal_step_budget(goal_steps, max_steps),
-                                   agent_name=agent_name,
+            records = [run_episode(env, agent, seed=1000 + e, max_steps=limit, agent_name=agent_name,
                                    options=options[e]) for e in range(episodes)]
             env.close()
             ms = [r.ms_per_step for r in records if np.isfinite(r.ms_per_step)]

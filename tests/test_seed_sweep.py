@@ -91,6 +91,10 @@ def test_other_criteria_get_their_own_columns_and_paired_comparisons(tmp_path):
     once = format_table(sweep_table("pusht", [1, 2], ["oracle"], tmp_path, goal_steps=50))
     assert "| oracle | 2 | 50% (one run) | s1 50% | 100% (one run) | s1 100% |" in once
     assert "- paired (pose_success), 8 episodes" in text
+    _write_plan(tmp_path, 1, "mpc", [False] * 4, ms=10.0, goal_steps=75, env="pusht")
+    _write_plan(tmp_path, 1, "hierarchical", [False] * 4, ms=10.0, goal_steps=75, env="pusht", pose=[True] * 4)
+    one_sided = sweep_table("pusht", [1], ["mpc", "hierarchical"], tmp_path, goal_steps=75)["comparisons"]
+    assert [c["criterion"] for c in one_sided] == ["is_success"]
 
 
 def test_agents_without_a_world_model_play_on_the_first_seed_only_and_pretrains_take_the_overrides(tmp_path,
@@ -109,7 +113,8 @@ def test_agents_without_a_world_model_play_on_the_first_seed_only_and_pretrains_
     sweep.run_sweep("pusht", [1, 2, 3], ["random", "mpc"], 5, 0, 1, tmp_path, [25], once=frozenset({"random"}),
                     pretrain_overrides=("data.episodes=400",))
     pretrains = [c for c in commands if "experiments.pretrain" in c]
-    assert len(pretrains) == 3 and all("data.episodes=400" in c and "seed=" in " ".join(c) for c in pretrains)
+    assert [a for c in pretrains for a in c if a.startswith("seed=")] == ["seed=1", "seed=2", "seed=3"]
+    assert all("data.episodes=400" in c for c in pretrains)
     plans = [next(a for a in c if a.startswith("hydra.run.dir=")).rsplit("/", 1)[1] for c in commands
              if "experiments.plan" in c]
     assert plans == ["plan_pusht_s1_random_k25", "plan_pusht_s1_mpc_k25", "plan_pusht_s2_mpc_k25",

@@ -126,7 +126,7 @@ def sweep_table(env: str, seeds: list[int], agents: list[str], out: Path,
         pooled_a, pooled_b = (_pooled({s: runs[agent][s] for s in shared}) for agent in (a, b))
         table["comparisons"].append({"a": a, "b": b, "seeds": shared, "criterion": "is_success",
                                      **paired_comparison(pooled_a, pooled_b)})
-        for name in _criteria(runs[a][s] for s in shared):
+        for name in _criteria([runs[agent][s] for agent in (a, b) for s in shared]):
             table["comparisons"].append({"a": a, "b": b, "seeds": shared, "criterion": name,
                                          **paired_comparison(_as_success(pooled_a, name), _as_success(pooled_b, name))})
     return table
