@@ -6,7 +6,9 @@ noisy scripted pusher for ``pusher`` and for ``pusht``. For envs with a manipula
 ``MOVING`` metres, or units for ``pusht``: 1.3 px) and how much of the arena it visits (the fraction of
 ``COVERAGE_CELL`` cells of ``[-1, 1]^2`` it enters); for an object whose angle the task state holds as (cos, sin)
 (``object_angle``: Push-T's T), also how often it turns (by more than ``TURNING`` radians per step) and the
-fraction of ``ANGLE_BINS`` angle bins it visits.
+fraction of ``ANGLE_BINS`` angle bins it visits; for an env that can tell when the object has left the table
+(``object_off_table(states)``: Push-T's T, driven through a wall), the fraction of frames it is off and of
+episodes that lose it.
 
 ``collect_trajectories`` renders ``episodes`` episodes of ``steps`` actions (``steps + 1`` frames each;
 success does not end an episode, an unstable simulator does) and caches the result under
@@ -41,7 +43,7 @@ from worldmodel.observations import proprio_dim, split_observation
 
 log = logging.getLogger(__name__)
 
-DATA_VERSION = 2  # bump when the policy or the episode layout changes: old caches are then ignored
+DATA_VERSION = 3  # bump when the policy or the episode layout changes: old caches are then ignored
 MOVING = 0.005  # metres per env step above which the object counts as moving
 COVERAGE_CELL = 0.1  # metres
 TURNING = 0.01  # radians per env step above which the object counts as turning
@@ -49,9 +51,11 @@ ANGLE_BINS = 36  # 10 degrees each
 
 
 def exploration_record(states: np.ndarray, episode_starts: np.ndarray, object_position: slice | None,
-                       object_angle: slice | None = None) -> dict:
+                       object_angle: slice | None = None, off_table: np.ndarray | None = None) -> dict:
     """How the data moves the env's object: moving fraction of transitions and arena coverage (or {}); with
-    ``object_angle`` (the task-state indices of its angle's cos and sin) also turning fraction and angle coverage."""
+    ``object_angle`` (the task-state indices of its angle's cos and sin) also turning fraction and angle coverage;
+    with ``off_table`` (per frame: the object has left the table) the fractions of frames and episodes that lose
+    it."""
     if object_position is None:
         return {}
     position = states[:, object_position]
@@ -71,6 +75,9 @@ def exploration_record(states: np.ndarray, episode_starts: np.ndarray, object_po
         record |= {"object_turning_fraction": float(np.mean(turn > TURNING)), "turning_threshold_rad": TURNING,
                    "object_moving_or_turning_fraction": float(np.mean((step > MOVING) | (turn > TURNING))),
                    "object_angle_coverage": len(set(bins.tolist())) / ANGLE_BINS, "angle_bins": ANGLE_BINS}
+    if off_table is not None:
+        lost = np.logical_or.reduceat(np.asarray(off_table, bool), np.asarray(episode_starts[:-1]))
+        record |= {"object_off_table_fraction": float(np.mean(off_table)), "episodes_losing_object": float(lost.mean())}
     return record
 
 
@@ -124,9 +131,12 @@ def _render_episodes(env_name: str, episode_ids: range, steps: int, seed: int, i
         states += ep_states
         lengths.append(len(ep_obs))
     facts = env_facts(env, len(states[0]))
+    off_table = getattr(env, "object_off_table", None)
     env.close()
+    states = np.stack(states).astype(np.float32)
     return {"frames": np.stack(frames), "actions": np.stack(actions).astype(np.float32),
-            "states": np.stack(states).astype(np.float32), "lengths": lengths, "failures": failures,
+            "states": states, "lengths": lengths, "failures": failures,
+            "off_table": off_table(states) if callable(off_table) else None,
             "proprio": np.stack(proprio).astype(np.float32) if facts["proprio_dim"] else None,
             "env": facts}
 
@@ -172,7 +182,9 @@ def render_trajectories(
         "policy": facts["policy"],
         "data_version": DATA_VERSION,
         "failed_episodes": sum(part["failures"] for part in parts),
-        "exploration": exploration_record(states, starts, facts["object_position"], facts["object_angle"]),
+        "exploration": exploration_record(states, starts, facts["object_position"], facts["object_angle"],
+                                          None if parts[0]["off_table"] is None else
+                                          np.concatenate([part["off_table"] for part in parts])),
     }
     return TrajectoryDataset(
         np.concatenate([part["frames"] for part in parts]),

@@ -36,6 +36,7 @@ from worldmodel.observations import PIXELS, PROPRIO
 
 TABLE_PX = 512.0
 HALF_PX = 256.0  # px per unit: position units are (px - HALF_PX) / HALF_PX
+WALL = 251.0 / 256.0  # gym-pusht's walls (segments at 5 and 506 px, 2 px thick), in units
 ACTION_PX = 50.0  # a full action puts the PD target this far from the agent
 GOAL_AGENT_CLEARANCE_PX = 10.0  # the goal image's agent keeps this far from the goal T
 REACH_WEIGHT = 0.5  # the shaping's weight of the agent-to-T distance
@@ -172,6 +173,11 @@ class PushTGoalEnv(gym.Env):
         """Mean distance ``(...)`` between the T's corners in ``states (..., S)`` and in ``goal_state``."""
         here, there = self.corner_positions(states), self.corner_positions(goal_state)
         return np.linalg.norm(here - there, axis=-1).mean(axis=-1)
+
+    def object_off_table(self, states: np.ndarray) -> np.ndarray:
+        """Whether the T's centre (of its corners) in ``states (..., S)`` lies beyond a wall ``(...)`` bool: the
+        agent, a kinematic body, can drive a T it squeezes against a wall through it, and the T stays there."""
+        return np.abs(self.corner_positions(states).mean(axis=-2)).max(axis=-1) > WALL
 
     def shaping(self, states: np.ndarray) -> np.ndarray:
         """Half the agent's distance to the T's outline (its vertices and edge midpoints) beyond contact."""

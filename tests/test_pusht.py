@@ -234,6 +234,30 @@ def test_exploration_moves_the_t_often_and_says_how_often():
     np.testing.assert_array_equal(data.proprio, data.states[:, [0, 1, 6, 7]])
 
 
+@needs_pusht
+def test_exploration_keeps_the_t_on_the_table_and_says_how_often_it_lost_it():
+    data = render_trajectories("pusht", episodes=20, steps=64, seed=1, image_size=16)
+    env = envs.make("pusht", image_size=16).unwrapped
+    off = env.object_off_table(data.states)
+    record = data.metadata["exploration"]
+    assert record["object_off_table_fraction"] == pytest.approx(np.mean(off))
+    lost = [off[a:b].any() for a, b in zip(data.episode_starts[:-1], data.episode_starts[1:])]
+    assert record["episodes_losing_object"] == pytest.approx(np.mean(lost))
+    assert record["episodes_losing_object"] <= 0.1  # the policy without its wall rules lost it in 12 of these 20
+
+
+@needs_pusht
+def test_a_t_counts_as_off_the_table_once_its_centre_is_past_a_wall():
+    env = envs.make("pusht", image_size=16).unwrapped
+    states = np.zeros((3, 11), np.float32)
+    states[:, 4] = 1.0  # cos: the T upright
+    states[1, 2] = 0.9  # its origin near the right wall, its centre still inside
+    states[2, 2] = 1.2  # through the right wall
+    centres = env.corner_positions(states).mean(axis=-2)
+    assert np.abs(centres[1, 0]) < 251 / 256 < np.abs(centres[2, 0])
+    np.testing.assert_array_equal(env.object_off_table(states), [False, False, True])
+
+
 def test_without_gym_pusht_making_the_env_fails_with_one_line_and_the_install_command(monkeypatch):
     for name in ("gym_pusht", "gym_pusht.envs", "gym_pusht.envs.pusht"):
         monkeypatch.setitem(sys.modules, name, None)  # an import of it now fails as if it were not installed
