@@ -58,7 +58,7 @@ class HierarchicalAgent(LatentAgentBase):
     """Two-level latent MPC.
 
     Args:
-        env, world_model, seed, check_env, cost: as for ``mpc`` (``cost`` is used at both levels).
+        env, world_model, seed, check_env, cost, shaping_weight: as for ``mpc`` (both used at both levels).
         planner: ``cem`` or ``mppi`` (both levels).
         high_horizon, high_samples, high_iterations, high_elites: level-2 budget (codes, each k env steps).
         code_bound: codes are clamped to ``[-code_bound, code_bound]`` (the prior is ``N(0, I)``).
@@ -92,12 +92,14 @@ class HierarchicalAgent(LatentAgentBase):
                  high_running_weight: float = 1.0, goal_weight: float = 1.0, use_decoder: bool = True,
                  reach: float | None = None, subgoal_cost: str | None = None, high_cost: str | None = None,
                  empirical_codes: bool = False, stall_progress: float | None = None,
-                 cost: str | None = None, seed: int = 0, check_env: bool = True):
-        super().__init__(env, world_model, seed, check_env, cost)
-        self.high_distance = partial(world_model.high_distance, cost=self.cost if high_cost is None else high_cost)
+                 cost: str | None = None, shaping_weight: float = 1.0, seed: int = 0, check_env: bool = True):
+        super().__init__(env, world_model, seed, check_env, cost, shaping_weight)
+        self.high_distance = partial(world_model.high_distance, cost=self.cost if high_cost is None else high_cost,
+                                     shaping_weight=self.shaping_weight)
         if subgoal_cost is None:
             subgoal_cost = default_subgoal_cost(world_model)
-        self.subgoal_distance = partial(world_model.high_distance, cost=subgoal_cost)
+        self.subgoal_distance = partial(world_model.high_distance, cost=subgoal_cost,
+                                        shaping_weight=self.shaping_weight)
         self.k = int(world_model.k)
         self.code_dim = int(world_model.code_dim)
         self.high_horizon, self.high_samples, self.high_iterations = int(high_horizon), int(high_samples), \

@@ -31,14 +31,18 @@ from worldmodel.planning import PLANNERS, Plan, shift_plan
 class LatentAgentBase:
     """What both latent agents share: the world model, the goal latent, the latent state (z, d), RNG."""
 
-    def __init__(self, env: gym.Env, world_model, seed: int, check_env: bool, cost: str | None = None):
+    def __init__(self, env: gym.Env, world_model, seed: int, check_env: bool, cost: str | None = None,
+                 shaping_weight: float = 1.0):
         if world_model is None:
             raise ValueError(f"agent {type(self).__name__} plans with a world model: give the plan command "
                              "checkpoint=RUN_DIR (made by `python -m experiments.pretrain env=<name>`)")
+        if not float(shaping_weight) >= 0.0:
+            raise ValueError(f"shaping_weight must be >= 0 (0 leaves out the reach term), got {shaping_weight}")
         self.cost = world_model.default_cost if cost is None else str(cost)
+        self.shaping_weight = float(shaping_weight)
         self.device = world_model.device  # every tensor the agent builds lives here; actions leave as numpy
         # ``(..., Dz), (Dz,) -> (...)``; a bad name or a missing metric fails here, with the fix in the message
-        self.distance = partial(world_model.distance, cost=self.cost)
+        self.distance = partial(world_model.distance, cost=self.cost, shaping_weight=self.shaping_weight)
         self.distance(torch.zeros(1, world_model.latent_dim, device=self.device),
                       torch.zeros(world_model.latent_dim, device=self.device))
         if check_env:
@@ -107,15 +111,16 @@ class LatentMPCAgent(LatentAgentBase):
         planner, horizon, samples, iterations, elites, temperature, min_std: the planning budget.
         warm_std: sampling std around the warm-started (shifted) plan; None restarts from the full range.
         running_weight: weight of the mean distance along the plan added to the final distance.
-        cost: planning distance, ``metric`` | ``latent`` (None: ``metric`` when the checkpoint has one).
+        cost: planning distance, ``metric`` | ``latent`` | ``task`` | ``body`` (None: the checkpoint's).
+        shaping_weight: weight of the task cost's shaping (the learned reach term; 0 leaves it out).
         seed: the planner generator is reseeded from ``(seed, episode index)`` at each ``reset``.
     """
 
     def __init__(self, env: gym.Env, world_model=None, planner: str = "cem", horizon: int = 10,
                  samples: int = 256, iterations: int = 3, elites: int = 32, temperature: float = 0.1,
                  min_std: float = 0.05, warm_std: float | None = 0.5, running_weight: float = 0.1,
-                 cost: str | None = None, seed: int = 0, check_env: bool = True):
-        super().__init__(env, world_model, seed, check_env, cost)
+                 cost: str | None = None, shaping_weight: float = 1.0, seed: int = 0, check_env: bool = True):
+        super().__init__(env, world_model, seed, check_env, cost, shaping_weight)
         for label, value in (("horizon", horizon), ("samples", samples), ("iterations", iterations)):
             if int(value) < 1:
                 raise ValueError(f"mpc {label} must be >= 1, got {value}")

@@ -192,3 +192,25 @@ def test_hierarchical_subgoal_is_level_2s_state_at_the_end_of_level_1s_horizon(w
     agent.act(obs)
     assert agent.diagnostics["imagined"].shape[0] == jumps * world_model.k
     assert torch.equal(agent.diagnostics["subgoal"], agent.diagnostics["imagined_high"][jumps - 1])
+
+
+def test_shaping_weight_scales_the_task_costs_reach_term_at_both_levels():
+    from worldmodel.models.metric import MetricConfig
+    from worldmodel.models.shaping import ShapingConfig
+
+    wm = tiny_world_model(task_metric_cfg=MetricConfig(32, dim=8, hidden=16, layers=1),
+                          shaping_cfg=ShapingConfig(8, hidden=16), planning_cost="task")
+    z, goal = torch.randn(5, 32), torch.randn(32)
+    reach = wm.shaping(wm.embed_state(z, "task"))
+    bare = wm.distance(z, goal, shaping_weight=0.0)
+    assert bool((reach > 0).all())
+    torch.testing.assert_close(wm.distance(z, goal), bare + reach)
+    torch.testing.assert_close(wm.distance(z, goal, shaping_weight=0.5), bare + 0.5 * reach)
+    env = ImageEnv()
+    for name in ("mpc", "hierarchical"):
+        agent = make_agent(name, env, world_model=wm, shaping_weight=0.0)
+        torch.testing.assert_close(agent.distance(z, goal), bare)
+        if name == "hierarchical":
+            torch.testing.assert_close(agent.high_distance(z, goal), bare)
+        with pytest.raises(ValueError, match="shaping_weight"):
+            make_agent(name, env, world_model=wm, shaping_weight=-1.0)

@@ -212,21 +212,24 @@ class WorldModel(nn.Module):
         return low + (chunk + 1.0) * 0.5 * (high - low)
 
     @torch.no_grad()
-    def distance(self, z: torch.Tensor, goal: torch.Tensor, cost: str | None = None) -> torch.Tensor:
+    def distance(self, z: torch.Tensor, goal: torch.Tensor, cost: str | None = None,
+                 shaping_weight: float = 1.0) -> torch.Tensor:
         """``(..., Dz)`` vs ``(Dz,)`` or ``(..., Dz)`` -> ``(...)``.
 
         ``cost``: ``"metric"`` (learned temporal distance, in env steps), ``"task"`` (learned task distance,
-        in the env's units, plus the learned shaping of ``z`` when the model has one), ``"latent"`` (mean L1 in
-        the state) or None (``default_cost``).
+        in the env's units, plus ``shaping_weight`` times the learned shaping of ``z`` when the model has one),
+        ``"latent"`` (mean L1 in the state) or None (``default_cost``).
         """
-        return self._distance(z, goal, cost, self.state_space)
+        return self._distance(z, goal, cost, self.state_space, shaping_weight)
 
     @torch.no_grad()
-    def high_distance(self, z: torch.Tensor, goal: torch.Tensor, cost: str | None = None) -> torch.Tensor:
+    def high_distance(self, z: torch.Tensor, goal: torch.Tensor, cost: str | None = None,
+                      shaping_weight: float = 1.0) -> torch.Tensor:
         """``distance`` between level-2 states (``high_state``'s output)."""
-        return self._distance(z, goal, cost, self.high_space)
+        return self._distance(z, goal, cost, self.high_space, shaping_weight)
 
-    def _distance(self, z: torch.Tensor, goal: torch.Tensor, cost: str | None, space: str) -> torch.Tensor:
+    def _distance(self, z: torch.Tensor, goal: torch.Tensor, cost: str | None, space: str,
+                  shaping_weight: float = 1.0) -> torch.Tensor:
         cost = self.default_cost if cost is None else cost
         if cost == "latent":
             return self._latent_distance(z, goal, space)
@@ -248,8 +251,9 @@ class WorldModel(nn.Module):
                     "cost='task' but this world model has no task cost; train one with "
                     "`python -m experiments.pretrain stages=[task] hydra.run.dir=RUN` or use cost=metric")
             distance = self._embedded_distance(self.task_metric, "task", z, goal, space)
-            if self.shaping is not None:
-                distance = distance + self.shaping(z if space == "task" else self.embed_state(z, "task"))
+            if self.shaping is not None and shaping_weight:
+                shaping = self.shaping(z if space == "task" else self.embed_state(z, "task"))
+                distance = distance + shaping_weight * shaping
             return distance
         raise ValueError(f"unknown planning cost {cost!r}; choose one of {COSTS} (or None for the default)")
 
