@@ -40,7 +40,10 @@ OPTIONAL: dict[str, str] = {
     "is_free(position, margin=)": "geodesic distances in pretrain's cost evaluation (position = state[:2])",
     "render_at(position)": "pretrain's cost-basin, position-resolution and smoothness evaluations (with "
                            "is_free and the metric stage)",
-    "shaping(states)": "a state cost added to the task distance (the task stage learns it, the oracle uses it)",
+    "shaping(states)": "a state cost added to the task distance (the task stage learns it, the oracle uses it, the "
+                       "latent agents weigh it by shaping_weight)",
+    "object_off_table(states)": "the exploration record's share of frames and episodes that lose the object off "
+                                "the table",
     "state_dim, frame_skip, dt, success_threshold": "these facts in the exploration metadata as the env states "
                                                     "them (else: from the data, from metadata['render_fps'], "
                                                     "or null)",
@@ -120,6 +123,7 @@ def _optional(env: Any, info: dict[str, Any]) -> list[Piece]:
         "is_free(position, margin=)": _methods(unwrapped, "is_free"),
         "render_at(position)": _methods(unwrapped, "render_at"),
         "shaping(states)": _methods(unwrapped, "shaping"),
+        "object_off_table(states)": _methods(unwrapped, "object_off_table"),
         "state_dim, frame_skip, dt, success_threshold": all(
             hasattr(unwrapped, a) for a in ("state_dim", "frame_skip", "dt", "success_threshold")),
         "cache_version": hasattr(unwrapped, "cache_version"),

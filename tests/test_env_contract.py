@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import envs
+from envs import exploration
 from envs.contract import check_env_contract, format_contract, missing_required, require_env_contract
 from envs.exploration import cache_path, render_trajectories
 from worldmodel.evaluation.ground_truth import position_evaluations_unavailable
@@ -64,7 +65,7 @@ def test_contract_of_our_env_lists_every_piece():
     env.close()
     assert not missing_required(pieces)
     absent = {p.name for p in pieces if not p.present}
-    assert absent == {"proprio observation and info goal_proprio", "cache_version"}
+    assert absent == {"proprio observation and info goal_proprio", "object_off_table(states)", "cache_version"}
 
 
 def test_bare_env_meets_the_required_part_and_lacks_every_optional_one(bare):
@@ -93,8 +94,10 @@ def test_exploration_runs_on_the_required_pieces_alone(bare):
         == (0, 0, None, 0.25, None)
 
 
-def test_cache_keys_of_our_envs_are_those_of_earlier_renders():
-    assert cache_path("pusher", 4, 10, 0, 64, "/c").name == "pusher-33696b7858f86b67"
+def test_cache_keys_of_our_envs_change_only_with_data_version(monkeypatch):
+    assert cache_path("pusher", 4, 10, 0, 64, "/c").name == "pusher-ab67feab245b9990"  # DATA_VERSION 3
+    monkeypatch.setattr(exploration, "DATA_VERSION", 2)
+    assert cache_path("pusher", 4, 10, 0, 64, "/c").name == "pusher-33696b7858f86b67"  # the key of earlier renders
 
 
 def test_cache_key_of_a_plugin_env_follows_its_source_and_its_cache_version(tmp_path, monkeypatch):
