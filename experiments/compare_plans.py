@@ -2,7 +2,8 @@
 
 Prints each agent's success rate over the shared episodes, the episodes only one of them solved, the
 exact McNemar p-value of that split (``worldmodel.evaluation.paired``) and each agent's median env steps to
-the goal over the episodes it solved.
+the goal over the episodes it solved; then the same split for each other success criterion both runs report
+(Push-T's ``pose_success``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-from worldmodel.evaluation.paired import paired_comparison
+from worldmodel.evaluation.paired import criterion_as_success, paired_comparison, shared_criteria
 
 
 def _load(run: str) -> dict:
@@ -33,6 +34,9 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"the runs are on different envs ({a.get('env')} vs {b.get('env')}); "
                              "compare runs of one env")
         result = paired_comparison(a["episodes"], b["episodes"])
+        others = {name: paired_comparison(criterion_as_success(a["episodes"], name),
+                                          criterion_as_success(b["episodes"], name))
+                  for name in shared_criteria([a, b])}
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -45,6 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     if result["steps_a"] is not None and result["steps_b"] is not None:
         print(f"median env steps to the goal, solved episodes: {name_a} {result['steps_a']:g}, "
               f"{name_b} {result['steps_b']:g}")
+    for name, other in others.items():
+        print(f"{name}: {name_a} {other['success_a']:.0%}, {name_b} {other['success_b']:.0%}; both {other['both']}, "
+              f"only {name_a} {other['only_a']}, only {name_b} {other['only_b']}; exact McNemar p = "
+              f"{other['p_value']:.4f}")
     return 0
 
 

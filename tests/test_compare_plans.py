@@ -60,3 +60,24 @@ def test_command_names_the_runs_when_both_used_the_same_agent(tmp_path, capsys):
     b = _run(tmp_path, "mpc_longer", "pointmass_maze", [True, True], agent="mpc")
     assert main([a, b]) == 0
     assert f"only {a} 0, only {b} 1" in capsys.readouterr().out
+
+
+def test_command_pairs_each_other_criterion_both_runs_report(tmp_path, capsys):
+    def run(name, successes, poses):
+        path = tmp_path / name
+        path.mkdir()
+        episodes = [{"seed": s, "success": ok, "criteria": {"pose_success": pose}}
+                    for s, (ok, pose) in enumerate(zip(successes, poses))]
+        summary = {"env": "pusht", "agent": name, "episodes": episodes,
+                   "criteria_success_rates": {"pose_success": sum(poses) / len(poses)}}
+        (path / "summary.json").write_text(json.dumps(summary))
+        return str(path)
+
+    a = run("mpc", [False] * 10, [True] * 9 + [False])
+    b = run("random", [False] * 10, [True] + [False] * 9)
+    assert main([a, b]) == 0
+    out = capsys.readouterr().out
+    assert "pose_success: mpc 90%, random 10%; both 1, only mpc 8, only random 0; exact McNemar p = 0.0078" in out
+    plain = _run(tmp_path, "hierarchical", "pusht", [False] * 10)  # reports no other criterion
+    assert main([a, plain]) == 0
+    assert "pose_success" not in capsys.readouterr().out

@@ -46,3 +46,15 @@ def _median_solved_steps(records: list[dict[str, Any]], seeds: list[int]) -> flo
     shared = set(seeds)
     steps = [e["steps"] for e in records if e["seed"] in shared and e["success"] and "steps" in e]
     return float(median(steps)) if steps else None
+
+
+def shared_criteria(summaries: Any) -> list[str]:
+    """The other success criteria (``criteria_success_rates``, e.g. Push-T's ``pose_success``) that every one of
+    the plan ``summaries`` reports."""
+    names = [set(s.get("criteria_success_rates") or {}) for s in summaries]
+    return sorted(set.intersection(*names)) if names else []
+
+
+def criterion_as_success(episodes: list[dict[str, Any]], criterion: str) -> list[dict[str, Any]]:
+    """Episode records with ``success`` read from their ``criteria[criterion]``, for ``paired_comparison``."""
+    return [{**e, "success": bool(e.get("criteria", {}).get(criterion, False))} for e in episodes]

@@ -17,7 +17,7 @@ from pathlib import Path
 from statistics import mean, median, pstdev
 from typing import Any
 
-from worldmodel.evaluation.paired import paired_comparison
+from worldmodel.evaluation.paired import criterion_as_success, paired_comparison, shared_criteria
 
 COMPARISONS = (("hierarchical", "mpc"),)
 _LOG_TIME = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\]")
@@ -109,7 +109,7 @@ def sweep_table(env: str, seeds: list[int], agents: list[str], out: Path,
             continue
         rates = {s: summary["success_rate"] for s, summary in summaries.items()}
         criteria = {name: {s: summary["criteria_success_rates"][name] for s, summary in summaries.items()}
-                    for name in _criteria(summaries.values())}
+                    for name in shared_criteria(summaries.values())}
         table["agents"][agent] = {
             **_spread(rates),
             "criteria": {name: _spread(by_seed) for name, by_seed in criteria.items()},
@@ -126,9 +126,9 @@ def sweep_table(env: str, seeds: list[int], agents: list[str], out: Path,
         pooled_a, pooled_b = (_pooled({s: runs[agent][s] for s in shared}) for agent in (a, b))
         table["comparisons"].append({"a": a, "b": b, "seeds": shared, "criterion": "is_success",
                                      **paired_comparison(pooled_a, pooled_b)})
-        for name in _criteria([runs[agent][s] for agent in (a, b) for s in shared]):
-            table["comparisons"].append({"a": a, "b": b, "seeds": shared, "criterion": name,
-                                         **paired_comparison(_as_success(pooled_a, name), _as_success(pooled_b, name))})
+        for name in shared_criteria([runs[agent][s] for agent in (a, b) for s in shared]):
+            pair = paired_comparison(criterion_as_success(pooled_a, name), criterion_as_success(pooled_b, name))
+            table["comparisons"].append({"a": a, "b": b, "seeds": shared, "criterion": name, **pair})
     return table
 
 
@@ -142,17 +142,6 @@ def _spread(per_seed: dict[int, float]) -> dict[str, Any]:
     """A success rate per seed with its mean and standard deviation over the seeds."""
     return {"success_per_seed": per_seed, "success_mean": mean(per_seed.values()),
             "success_std": pstdev(per_seed.values())}
-
-
-def _criteria(summaries: Any) -> list[str]:
-    """The other success criteria (``criteria_success_rates``) every one of ``summaries`` reports."""
-    names = [set(s.get("criteria_success_rates") or {}) for s in summaries]
-    return sorted(set.intersection(*names)) if names else []
-
-
-def _as_success(episodes: list[dict[str, Any]], criterion: str) -> list[dict[str, Any]]:
-    """Episode records with ``success`` read from their ``criteria[criterion]`` (for a paired comparison)."""
-    return [{**e, "success": bool(e.get("criteria", {}).get(criterion, False))} for e in episodes]
 
 
 def format_table(table: dict[str, Any]) -> str:
