@@ -131,12 +131,12 @@ def _render_episodes(env_name: str, episode_ids: range, steps: int, seed: int, i
         states += ep_states
         lengths.append(len(ep_obs))
     facts = env_facts(env, len(states[0]))
-    off_table = getattr(env, "object_off_table", None)
-    env.close()
     states = np.stack(states).astype(np.float32)
+    off_table = getattr(env, "object_off_table", None)
+    off_table = off_table(states) if callable(off_table) else None
+    env.close()
     return {"frames": np.stack(frames), "actions": np.stack(actions).astype(np.float32),
-            "states": states, "lengths": lengths, "failures": failures,
-            "off_table": off_table(states) if callable(off_table) else None,
+            "states": states, "lengths": lengths, "failures": failures, "off_table": off_table,
             "proprio": np.stack(proprio).astype(np.float32) if facts["proprio_dim"] else None,
             "env": facts}
 
