@@ -73,10 +73,15 @@ class ScriptedTPusher:
         self.approach_left = self.approach_steps
         self.in_contact = False
 
+    def _contact_on_table(self, state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The current edge point and its outward normal ``(2,)`` each, on the table."""
+        cos, sin = state[ROTATION]
+        point, normal = rotate(np.stack([self.point, self.normal]), cos, sin)
+        return point + state[BLOCK], normal
+
     def push_direction(self, state: np.ndarray) -> np.ndarray:
         """The unit direction ``(2,)`` in which the current push moves the T (the edge's inward normal)."""
-        cos, sin = state[ROTATION]
-        return -rotate(self.normal[None], cos, sin)[0]
+        return -self._contact_on_table(state)[1]
 
     def t_centre(self, state: np.ndarray) -> np.ndarray:
         """The centre ``(2,)`` of the T's outline on the table (its body's origin is the top bar's edge)."""
@@ -101,10 +106,11 @@ class ScriptedTPusher:
         best, inward = None, -np.inf
         for _ in range(self.tries):
             self._new_contact()
-            if not self.heads_out(state, self.push_depth) and not self.squeezes(state):
+            squeezes = self.squeezes(state)
+            if not squeezes and not self.heads_out(state, self.push_depth):
                 return
             score = -float(self.t_centre(state) @ self.push_direction(state))
-            if score > inward and not self.squeezes(state):
+            if score > inward and not squeezes:
                 best, inward = self._contact(), score
         if best is not None:
             self.point, self.normal, self.push_depth, self.push_left = best
@@ -114,15 +120,12 @@ class ScriptedTPusher:
 
     def approach_point(self, state: np.ndarray) -> np.ndarray:
         """Where the agent waits before the current push: just outside the edge point, along its outward normal."""
-        cos, sin = state[ROTATION]
-        point, normal = rotate(np.stack([self.point, self.normal]), cos, sin)
-        return point + state[BLOCK] + normal * (self.agent_radius + self.standoff)
+        point, normal = self._contact_on_table(state)
+        return point + normal * (self.agent_radius + self.standoff)
 
     def waypoint(self, state: np.ndarray) -> np.ndarray:
         """Where the agent heads now: just outside the edge point while approaching, through it while pushing."""
-        cos, sin = state[ROTATION]
-        point, normal = rotate(np.stack([self.point, self.normal]), cos, sin)
-        point = point + state[BLOCK]
+        point, normal = self._contact_on_table(state)
         outside = self.approach_point(state)
         if not self.in_contact:
             if np.linalg.norm(state[AGENT] - outside) < 0.5 * self.standoff + 0.01:
