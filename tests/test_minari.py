@@ -61,6 +61,7 @@ def test_a_data_collector_recording_trains_the_levels_through_pretrain(tmp_path,
     assert summary["trajectories"]["frames"] == 5 * 41
     assert summary["dynamics"]["steps"] == 12
     assert summary["skipped"]["cost_correlation"].startswith("the trajectories carry no true states")
+    assert summary["skipped"]["state_readout"] == summary["skipped"]["cost_correlation"]
     WorldModel.load(run).check_compatible(envs.make("pointmass_tworooms", image_size=32))
 
     wrong_size = command("pretrain", tmp_path / "bad", cache, *TINY, "env.image_size=64",

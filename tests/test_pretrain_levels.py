@@ -43,6 +43,8 @@ def test_default_stages_write_world_model_and_encoder_reuse_trains_levels_only(t
     assert summary["dynamics"]["seconds"] > 0 and summary["world_model"]["latent_stages_seconds"] > 0
     rows = summary["horizon"]["rows"]
     assert [r["horizon"] for r in rows] == list(range(1, 33)) and "level2" in rows[7]
+    readout = summary["state_readout"]  # one R2 per true state dim of the point mass
+    assert readout["features"] == "visual latent (64 dims)" and len(readout["r2"]) == 4
     wm = WorldModel.load(first)
     assert (wm.env_name, wm.image_size, wm.action_dim, wm.k) == ("pointmass_tworooms", 32, 2, 8)
     # the default: both levels in the metric's embedding of the 64-d PCA latent of the whole 4 x 4 token grid

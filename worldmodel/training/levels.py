@@ -6,7 +6,8 @@ They read the frozen encoder and the env's exploration trajectories, encoded int
 are trained first, on the PCA latents; the levels predict in the space ``latent.space`` / ``latent.high_space``
 names (by default the embedding of the env's planning cost). A stage not in ``stages`` is read from its latest
 checkpoint in the run directory. Then: open-loop error vs horizon on held-out episodes, the costs against the
-env's true distances (``worldmodel.evaluation.ground_truth``) and ``WorldModel.save``.
+env's true distances (``worldmodel.evaluation.ground_truth``), how much of the true state the visual latent carries
+(``worldmodel.evaluation.state_readout``) and ``WorldModel.save``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from worldmodel.evaluation.ground_truth import (
 )
 from worldmodel.evaluation.horizon import format_table, horizon_table, plot_horizon
 from worldmodel.evaluation.metric_eval import metric_of_steps
+from worldmodel.evaluation.state_readout import evaluate_state_readout
 from worldmodel.io.checkpoint import latest_checkpoint, load_checkpoint, state_dict_hash
 from worldmodel.io.summary import write_summary
 from worldmodel.io.tb import TensorBoardLogger, stage_log_dir
@@ -55,6 +57,7 @@ from worldmodel.world_model import WORLD_MODEL_FILE, WorldModel
 
 log = logging.getLogger("worldmodel.pretrain")
 ENCODER_FILE = "encoder.safetensors"
+NO_TRUE_STATES = "the trajectories carry no true states (info['state']; a recording may lack them)"
 
 
 @dataclass
@@ -150,7 +153,7 @@ def train_levels(config: LevelsConfig, encoder_path: Path, trajectories: Traject
     if not callable(task_distance):
         no_task = f"env {config.env_name} has no task_distance(states, goal_state) (envs.contract)"
     elif not trajectories.states.shape[1]:
-        no_task = "the trajectories carry no true states (info['state']; a recording may lack them)"
+        no_task = NO_TRUE_STATES
     if "task" in config.stages and no_task is not None:  # planning_cost=task on such an env failed at the start
         skipped["task"] = no_task
     if "task" in config.stages and no_task is None:
@@ -200,6 +203,10 @@ def train_levels(config: LevelsConfig, encoder_path: Path, trajectories: Traject
                                                      seed=config.seed)
     else:
         skipped["cost_correlation"] = no_task
+    if trajectories.states.shape[1]:
+        summary["state_readout"] = evaluate_state_readout(data, np.asarray(trajectories.states), head.cfg.dim)
+    else:
+        skipped["state_readout"] = NO_TRUE_STATES
     no_positions = position_evaluations_unavailable(env.unwrapped, metric is not None, world_model.proprio_dim)
     if no_positions is None:
         summary["cost_basin"], summary["cost_profile"] = evaluate_basin(world_model, env.unwrapped, seed=config.seed)
