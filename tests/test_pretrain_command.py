@@ -56,6 +56,16 @@ def test_default_video_stage_writes_summary_tensorboard_checkpoint_and_encoder(t
     assert encoder and all(torch.isfinite(t).all() for t in encoder.values())
 
 
+def test_zero_video_steps_export_the_encoder_at_its_initialisation_with_no_loss(tmp_path):
+    runs = [tmp_path / "a", tmp_path / "b"]
+    for run in runs:  # the untrained-encoder control of docs/results.md
+        pretrain(run, tmp_path / "cache", "video.steps=0")
+    video = json.loads((runs[0] / "summary.json").read_text())["video"]
+    assert video["steps"] == 0 and video["initial_loss"] is None and video["final_loss"] is None
+    first, second = (load_file(run / "encoder.safetensors") for run in runs)
+    assert first.keys() == second.keys() and all(torch.equal(first[k], second[k]) for k in first)
+
+
 def test_resume_after_kill_gives_identical_weights(tmp_path):
     cache = tmp_path / "cache"
     steps = ["video.steps=12", "video.checkpoint_every=3", "video.keep_checkpoints=10"]

@@ -234,8 +234,8 @@ def _summarise(cfg, losses, stats, step_times, data_times, dist, flops_per_clip,
     return {
         "steps": cfg.steps,
         "resumed_from_step": start_step,
-        "initial_loss": sum(losses[:window]) / window,
-        "final_loss": sum(losses[-window:]) / window,
+        "initial_loss": sum(losses[:window]) / window if losses else None,  # video.steps=0: the untrained encoder
+        "final_loss": sum(losses[-window:]) / window if losses else None,
         "target_feature_std": stats.get("target_std"),
         "step_time_s": step_time,
         "clips_per_s": clips_per_s,
