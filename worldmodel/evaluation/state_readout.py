@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-import torch
 
 from worldmodel.data.latents import LatentTrajectories
 
@@ -20,12 +19,6 @@ log = logging.getLogger("worldmodel.pretrain")
 
 RIDGE = 1e-3  # on standardised features, per training frame
 CONSTANT_STD = 1e-6  # a state dim with no more spread than this on the held-out frames gets no R² (None)
-
-
-def episode_frames(data: LatentTrajectories, episodes: np.ndarray) -> np.ndarray:
-    """Frame indices ``(M,)`` of ``episodes``."""
-    starts = data.episode_starts
-    return np.concatenate([np.arange(starts[e], starts[e + 1]) for e in episodes]).astype(np.int64)
 
 
 def linear_readout_r2(features: np.ndarray, targets: np.ndarray, train: np.ndarray, test: np.ndarray,
@@ -52,11 +45,8 @@ def linear_readout_r2(features: np.ndarray, targets: np.ndarray, train: np.ndarr
 def evaluate_state_readout(data: LatentTrajectories, states: np.ndarray, visual_dim: int) -> dict:
     """R² on held-out frames of a linear read-out of each true state dim (``states (N, S)``) from the first
     ``visual_dim`` latent dims of ``data``; logged and returned."""
-    train = episode_frames(data, data.train_episodes)
-    test = episode_frames(data, data.holdout_episodes)
-    with torch.no_grad():
-        visual = data.z[:, :visual_dim].numpy()
-    r2 = linear_readout_r2(visual, states, train, test)
+    train, test = data.windows(1, "train"), data.windows(1, "holdout")  # every frame of each split
+    r2 = linear_readout_r2(data.z[:, :visual_dim].numpy(), states, train, test)
     result = {"features": f"visual latent ({visual_dim} dims)", "model": f"ridge {RIDGE}",
               "train_frames": int(len(train)), "holdout_frames": int(len(test)), "r2": r2}
     shown = ", ".join("-" if v is None else f"{v:.2f}" for v in r2)
