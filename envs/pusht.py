@@ -129,7 +129,7 @@ class PushTGoalEnv(gym.Env):
             start = np.array([rng.integers(50, 450), rng.integers(50, 450), 0.0, 0.0, rng.integers(100, 400),
                               rng.integers(100, 400), rng.uniform(-np.pi, np.pi), 0.0, 0.0, 0.0], np.float64)
             pose = np.array(self.sim.goal_pose, np.float64)
-            self._set_goal(pose, self._free_agent_position(pose, rng))
+            self._set_goal(pose, self.free_agent_position(pose, rng))
             self.set_sim_state(start)
         return self._observation(), self._info(self._coverage())
 
@@ -261,7 +261,7 @@ class PushTGoalEnv(gym.Env):
     def _coverage(self) -> float:
         return float(self.sim._get_coverage())
 
-    def _free_agent_position(self, pose: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    def free_agent_position(self, pose: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """An agent position (px, from gym-pusht's start range) clear of the T at ``pose``."""
         corners = rotate(self.outline[:-1] * HALF_PX, np.cos(pose[2]), np.sin(pose[2])) + pose[:2]
         t_shape = self._pusht.sg.Polygon(corners)

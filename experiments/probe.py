@@ -1,7 +1,7 @@
 """Frozen evaluation of a pretrained encoder: ``python -m experiments.probe [checkpoint=RUN_DIR] ...``
 
-Probe tasks (``direction``, ``contact``; clips from ``envs.probe_scenes``): an attentive probe over the frozen
-features, swept over learning rates, picked on a validation split, scored on a held-out test split, for
+Probe tasks (``direction``, ``contact``, ``t_angle``; clips from ``envs.probe_tasks``): an attentive probe over
+the frozen features, swept over learning rates, picked on a validation split, scored on a held-out test split, for
   ``pretrained``: the run's exported target encoder (``encoder.safetensors``),
   ``random``:     the same architecture, randomly initialised (seeded),
   ``pixels``:     raw tubelet patches (+ the same sin-cos positions) as tokens.
@@ -22,7 +22,8 @@ import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from envs.probe_scenes import PROBE_TASKS, VIOLATIONS, make_physics_pairs, make_probe_clips
+from envs.probe_scenes import VIOLATIONS, make_physics_pairs
+from envs.probe_tasks import CLIP_TASKS
 from experiments.common import check_settings, pretrain_run, run_dir, user_errors_as_one_line
 from experiments.probe_config import ProbeConfig, register_probe_schema
 from worldmodel.devices import resolve_device
@@ -70,11 +71,11 @@ def main(cfg: DictConfig) -> None:
         for task in cfg.tasks:
             if task != "physics":
                 def make_clips(count: int, seed: int, task: str = task) -> tuple:
-                    return make_probe_clips(task, count, seed, model_cfg.image_size, model_cfg.frames)
+                    return CLIP_TASKS[task].make_clips(count, seed, model_cfg.image_size, model_cfg.frames)
 
                 summary[task] = run_probe_task(
-                    task, make_clips, PROBE_TASKS[task], (cfg.train_clips, cfg.test_clips), cfg.val_fraction, sweep,
-                    (cfg.probe.queries, cfg.probe.heads), model_cfg, encoders, logger, device, seed=cfg.seed)
+                    task, make_clips, CLIP_TASKS[task].classes, (cfg.train_clips, cfg.test_clips), cfg.val_fraction,
+                    sweep, (cfg.probe.queries, cfg.probe.heads), model_cfg, encoders, logger, device, seed=cfg.seed)
         if "physics" in cfg.tasks:
             models = {"random": random_model}
             if full is not None:

@@ -9,10 +9,13 @@ from dataclasses import dataclass, field
 
 from hydra.core.config_store import ConfigStore
 
+from envs.probe_tasks import CLIP_TASKS
 from worldmodel.evaluation.probe import ProbeSweepConfig
 from worldmodel.settings import setting
 
-TASKS = ("direction", "contact", "physics")
+TASKS = (*CLIP_TASKS, "physics")
+# t_angle is opt-in: it needs gym-pusht (pip install -e '.[pusht]')
+DEFAULT_TASKS = ("direction", "contact", "physics")
 BASELINES = ("random", "pixels")
 
 
@@ -28,7 +31,7 @@ class ProbeHeadConfig(ProbeSweepConfig):
 class ProbeConfig:
     checkpoint: str | None = None  # a pretrain run directory; null: the newest under runs_root
     runs_root: str = "runs/pretrain"
-    tasks: list[str] = setting(list(TASKS), choices=TASKS)
+    tasks: list[str] = setting(list(DEFAULT_TASKS), choices=TASKS)
     baselines: list[str] = setting(list(BASELINES), choices=BASELINES)
     train_clips: int = setting(600, minimum=2)  # per probe task; the first val_fraction of them validate
     test_clips: int = setting(400, minimum=1)

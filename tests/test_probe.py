@@ -217,11 +217,18 @@ def test_load_pretrained_reads_runs_with_two_or_three_mask_tokens(tmp_path, mask
 
 def test_probe_command_end_to_end_on_a_tiny_run(tmp_path):
     """Every task and baseline on a (random-weight) run directory: summary.json holds each figure the README
-    quotes, the surprise pairs scored with their sign test."""
+    quotes, the surprise pairs scored with their sign test (Push-T's t_angle too where gym-pusht imports)."""
     import json
     from dataclasses import asdict
 
+    from envs.pusht_dependency import PushTUnavailableError, load_pusht
     from worldmodel.io.checkpoint import export_safetensors, save_checkpoint
+
+    try:
+        load_pusht()
+        clip_tasks = ["direction", "contact", "t_angle"]
+    except PushTUnavailableError:
+        clip_tasks = ["direction", "contact"]
 
     cfg = get_preset("tiny", image_size=32, width=32, depth=1, heads=2, pred_width=16, pred_depth=1, pred_heads=2)
     model = VJEPA(cfg, num_mask_types=3)
@@ -232,13 +239,15 @@ def test_probe_command_end_to_end_on_a_tiny_run(tmp_path):
     out = tmp_path / "probe"
     result = subprocess.run(
         [sys.executable, "-m", "experiments.probe", f"checkpoint={run}", f"hydra.run.dir={out}",
-         "train_clips=10", "test_clips=8", "physics_pairs=2", "probe.epochs=1", "probe.lrs=[0.001]"],
+         f"tasks=[{','.join(clip_tasks)},physics]", "train_clips=10", "test_clips=8", "physics_pairs=2",
+         "probe.epochs=1", "probe.lrs=[0.001]"],
         cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
         env={**os.environ, "OMP_NUM_THREADS": "1", "MUJOCO_GL": "egl"})
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())
-    for task in ("direction", "contact"):
+    for task, classes in zip(clip_tasks, (4, 2, 8)):
         assert {"pretrained", "random", "pixels"} <= summary[task].keys()
+        assert summary[task]["classes"] == classes
         assert 0.0 <= summary[task]["pretrained"]["test_accuracy"] <= 1.0
     physics = summary["physics"]
     assert physics["pairs"] == 2 * 4  # permanence gives two pairs per group, the other kinds one

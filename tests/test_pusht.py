@@ -278,3 +278,28 @@ def test_a_broken_opencv_names_the_system_libraries_or_the_headless_build(monkey
     assert "\n" not in message and "libGL.so.1" in message
     assert "apt-get install libgl1 libglib2.0-0" in message and "opencv-python-headless" in message
     assert missing_message(ModuleNotFoundError("No module named 'gym_pusht'", name="gym_pusht")).endswith(INSTALL)
+
+
+@needs_pusht
+def test_angle_probe_clips_are_seeded_balanced_still_and_labelled_by_the_ts_sector():
+    from envs.pusht import PushTGoalEnv
+    from envs.pusht_probe_scenes import ANGLE_CLASSES, angle_clip_state, make_angle_clips
+
+    clips, labels = make_angle_clips(16, seed=3, image_size=32, frames=4)
+    again, labels_again = make_angle_clips(16, seed=3, image_size=32, frames=4)
+    other, _ = make_angle_clips(16, seed=4, image_size=32, frames=4)
+    assert clips.shape == (16, 4, 32, 32, 3) and clips.dtype == np.uint8
+    np.testing.assert_array_equal(clips, again)
+    np.testing.assert_array_equal(labels, labels_again)
+    assert not np.array_equal(clips, other)
+    assert np.bincount(labels, minlength=ANGLE_CLASSES).tolist() == [2] * ANGLE_CLASSES
+    assert (clips == clips[:, :1]).all()  # one table per clip, repeated
+    env = PushTGoalEnv(image_size=32)
+    try:
+        for index, label in enumerate(labels):
+            state, expected = angle_clip_state(3, index, env)
+            assert expected == label == int((state[6] + np.pi) // (2 * np.pi / ANGLE_CLASSES))
+            env.set_sim_state(state)
+            np.testing.assert_array_equal(env.render(), clips[index, 0])
+    finally:
+        env.close()

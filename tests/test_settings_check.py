@@ -54,7 +54,7 @@ def test_the_defaults_pass(command, overrides):
     ("plan", "max_steps=0", "max_steps must be >= 1, got 0"),
     ("plan", "tb.inspect_steps=0", "tb.inspect_steps must be >= 1, got 0"),
     ("probe", "tasks=[direction,colour,smell]",
-     "unknown tasks 'colour', 'smell'; choose from direction, contact, physics"),
+     "unknown tasks 'colour', 'smell'; choose from direction, contact, t_angle, physics"),
     ("probe", "val_fraction=0", "val_fraction must lie strictly between 0 and 1, got 0.0"),
     ("probe", "probe.heads=0", "probe.heads must be >= 1, got 0"),
     ("benchmark", "sections=[render,gpu]",
@@ -90,7 +90,7 @@ def test_a_setting_typed_optional_accepts_null_and_no_other_does():
 
 @pytest.mark.parametrize(("command", "override", "expected"), [
     ("plan", "workers=0", "error: workers must be >= 1, got 0"),
-    ("probe", "tasks=[colour]", "error: unknown tasks 'colour'; choose from direction, contact, physics"),
+    ("probe", "tasks=[colour]", "error: unknown tasks 'colour'; choose from direction, contact, t_angle, physics"),
 ])
 def test_a_command_prints_the_bad_value_in_one_line(tmp_path, command, override, expected):
     env = {**os.environ, "MUJOCO_GL": "egl", "OMP_NUM_THREADS": "1"}
