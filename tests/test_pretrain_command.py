@@ -44,6 +44,8 @@ def test_default_video_stage_writes_summary_tensorboard_checkpoint_and_encoder(t
     assert video["steps"] == 4 and video["resumed_from_step"] == 0
     assert video["clips_per_s"] > 0 and 0 < video["mfu"] < 1
     assert video["target_feature_std"] > 0
+    assert video["target_spread_initial"] > 0 and video["target_spread_final"] > 0  # steps 0 and 3 were logged
+    assert video["narrowing_warning"] is None or "tell clips apart less" in video["narrowing_warning"]
     assert video["skipped_inputs"] == {}
     tags = read_event_tags(run / "tb" / "video")
     for tag in ("video/loss", "video/lr", "video/ema_momentum", "video/grad_norm", "video/clips_per_s"):
@@ -87,6 +89,10 @@ def test_resume_after_kill_gives_identical_weights(tmp_path):
     pretrain(interrupted, cache, *steps, "resume=true")
     summary = json.loads((interrupted / "summary.json").read_text())["video"]
     assert 0 < summary["resumed_from_step"] < 12, "the kill did not interrupt the run"
+    whole = json.loads((tmp_path / "full" / "summary.json").read_text())["video"]
+    # the targets' spread logged before the kill comes back from the checkpoint
+    assert (summary["target_spread_initial"], summary["target_spread_final"]) == (
+        whole["target_spread_initial"], whole["target_spread_final"])
     full, resumed = load_file(tmp_path / "full" / "encoder.safetensors"), load_file(
         interrupted / "encoder.safetensors")
     assert full.keys() == resumed.keys()

@@ -315,3 +315,17 @@ def test_write_summary_merges_sections_atomically(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["summary.json"]
     with pytest.raises(FileNotFoundError, match="summary.json"):
         read_summary(tmp_path / "nowhere")
+
+
+def test_the_targets_spread_is_averaged_at_both_ends_and_a_narrowing_to_under_half_warns():
+    from worldmodel.training.video_stage import narrowing_warning, spread_ends
+
+    assert spread_ends([]) == (None, None) and narrowing_warning(None, None) is None
+    assert spread_ends([0.3]) == (0.3, 0.3)
+    initial, final = spread_ends([0.012, 0.010, 0.011, 0.008, 0.006, 0.004, 0.004, 0.004])
+    assert initial == pytest.approx(0.011) and final == pytest.approx(0.004)
+    warning = narrowing_warning(initial, final)  # Push-T's course: a third of where it started
+    assert "fell from 0.011 to 0.004" in warning and "\n" not in warning and "experiments.probe" in warning
+    assert narrowing_warning(0.137, 0.215) is None  # tworooms': it grew
+    assert narrowing_warning(0.095, 0.074) is None  # pusher's seed 3: a dip, not a collapse
+    assert narrowing_warning(0.1, 0.05) is None and narrowing_warning(0.1, 0.049) is not None

@@ -47,6 +47,10 @@ PRECISIONS = ("auto", "fp32", "bf16")
 # H100), so 600 steps cannot win that back. For model=base compiling took 163 s and saved 135 ms a step (580 ->
 # 445 ms at batch 64): it pays after about 1,200 steps.
 COMPILE_MIN_STEPS = 2000
+SPREAD_WINDOW = 3  # logged steps averaged at each end of the run for the targets' spread across clips
+# Warn when that spread ends below this fraction of where it started: on Push-T's white table it falls to a third
+# and the encoder loses the T's angle, while pusher's and tworooms' stay or grow (docs/pusht.md)
+NARROWING = 0.5
 
 
 @dataclass
@@ -142,13 +146,14 @@ def train_video_stage(
         final_lr=cfg.final_lr, weight_decay=cfg.weight_decay, final_weight_decay=cfg.final_weight_decay,
         ema_start=cfg.ema_start, ema_end=cfg.ema_end)
 
-    start_step, losses = 0, []
+    start_step, losses, spreads = 0, [], []
     if resume and (last := latest_checkpoint(ckpt_dir)) is not None:
         state = load_checkpoint(last, map_location=device)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         set_rng_state(state["rng"])
         start_step, losses = state["step"], list(state["losses"])
+        spreads = list(state.get("target_spreads", []))  # absent in checkpoints written before it was kept
         log.info("resumed the video stage from %s at step %d", last, start_step)
     elif resume:
         log.info("resume=true but no video checkpoint in %s: starting from step 0", ckpt_dir)
@@ -168,7 +173,7 @@ def train_video_stage(
 
     def save(step: int) -> Path:
         state = {"step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                 "rng": rng_state(), "losses": losses, "record": record}
+                 "rng": rng_state(), "losses": losses, "target_spreads": spreads, "record": record}
         return save_checkpoint(ckpt_dir / f"step_{step:07d}.pt", state, keep=cfg.keep_checkpoints)
 
     progress = tqdm(range(start_step, cfg.steps), initial=start_step, total=cfg.steps,
@@ -201,9 +206,11 @@ def train_video_stage(
 
         if logger and (step % cfg.log_every == 0 or step + 1 == cfg.steps):
             clips_per_s = cfg.batch_size * dist.world_size / median(step_times[-cfg.log_every:])
+            logged = stats_to_floats({"grad_norm": grad_norm, **stats})
+            if logged.get("target_std") is not None:
+                spreads.append(logged["target_std"])
             logger.scalars({"loss": losses[-1], "lr": lr, "weight_decay": weight_decay,
-                            "ema_momentum": momentum, "clips_per_s": clips_per_s,
-                            **stats_to_floats({"grad_norm": grad_norm, **stats})}, step, prefix="video/")
+                            "ema_momentum": momentum, "clips_per_s": clips_per_s, **logged}, step, prefix="video/")
             progress.set_postfix(loss=f"{losses[-1]:.4f}", clips_s=f"{clips_per_s:.1f}")
         if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps:
             if dist.is_main:
@@ -215,6 +222,10 @@ def train_video_stage(
                          max(peak_before, matmul_peak()), start_step)
     # Files that probed fine but failed to decode mid-run were replaced by another clip; count them.
     summary["clip_load_failures"] = load_failures
+    summary["target_spread_initial"], summary["target_spread_final"] = spread_ends(spreads)
+    summary["narrowing_warning"] = narrowing_warning(summary["target_spread_initial"], summary["target_spread_final"])
+    if summary["narrowing_warning"] and dist.is_main:
+        log.warning(summary["narrowing_warning"])
     summary["compiled"] = compiles(cfg.compile, device, cfg.steps)
     if dist.is_main:
         export_safetensors(model.target_encoder.state_dict(), run_dir / "encoder.safetensors",
@@ -223,6 +234,25 @@ def train_video_stage(
                        {"video/final_loss": summary["final_loss"]})
         logger.close()
     return summary
+
+
+def spread_ends(spreads: list[float]) -> tuple[float | None, float | None]:
+    """The targets' spread across clips (``target_std`` at each logged step) at the start and the end of the stage:
+    the means of its first and of its last ``SPREAD_WINDOW`` values; None where nothing was logged."""
+    if not spreads:
+        return None, None
+    n = min(SPREAD_WINDOW, len(spreads))
+    return sum(spreads[:n]) / n, sum(spreads[-n:]) / n
+
+
+def narrowing_warning(initial: float | None, final: float | None) -> str | None:
+    """A one-line warning when the targets' spread across clips ended below ``NARROWING`` times its start, else None."""
+    if initial is None or final is None or initial <= 0 or final >= NARROWING * initial:
+        return None
+    return (f"the video stage's targets tell clips apart less and less (their spread across clips fell from "
+            f"{initial:.3g} to {final:.3g}): the clips may share most of their content (an empty background), so "
+            "the encoder may not show the objects; check state_readout in summary.json and `python -m "
+            "experiments.probe` before planning with it (docs/pusht.md)")
 
 
 def _summarise(cfg, losses, stats, step_times, data_times, dist, flops_per_clip, matmul_peak, start_step):
