@@ -23,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 
 import envs
 from envs.contract import TASK_DISTANCE, TASK_STATES, check_named_env
-from envs.exploration import collect_trajectories
+from envs.exploration import cache_path, collect_trajectories
 from experiments.common import check_settings, hydra_cli, run_dir
 from experiments.config import STAGES, PretrainConfig, register_schemas
 from experiments.env_option import register_env_option
@@ -68,7 +68,10 @@ def main(cfg: DictConfig) -> None:
     apply_env_settings(cfg)
     check_settings(cfg, PretrainConfig)
     state_spaces(cfg.latent.space, cfg.latent.high_space, cfg.env.planning_cost)  # fail before the video stage
-    if cfg.data.source != "videos" or any(stage in cfg.stages for stage in STAGES[1:]):  # these read the env
+    # Rendering exploration and the later stages read the env; a video stage on cached exploration does not (a GPU
+    # machine without the env's optional extras can train on episodes rendered elsewhere)
+    renders = cfg.data.source != "videos" and not cache_path(**exploration_request(cfg)).is_dir()
+    if renders or any(stage in cfg.stages for stage in STAGES[1:]):
         pieces = {piece.name: piece.present for piece in check_named_env(cfg.env.name, cfg.env.image_size)}
         if cfg.env.planning_cost == "task" and not (pieces[TASK_DISTANCE] and pieces[TASK_STATES]):
             raise ValueError(f"env.planning_cost=task needs an env with {TASK_DISTANCE} and {TASK_STATES}; env "
@@ -105,12 +108,16 @@ def main(cfg: DictConfig) -> None:
     cleanup()
 
 
+def exploration_request(cfg: DictConfig) -> dict:
+    """What identifies pretrain's exploration episodes in the cache: ``data.*``, ``seed``, ``env.*``, ``cache_dir``."""
+    data = cfg.data
+    return {"env_name": cfg.env.name, "episodes": data.episodes, "steps": data.episode_steps, "seed": cfg.seed,
+            "image_size": cfg.env.image_size, "cache_dir": Path(cfg.cache_dir) / "trajectories"}
+
+
 def exploration_data(cfg: DictConfig) -> TrajectoryDataset:
     """The env's exploration episodes under pretrain's ``data.*``, ``seed`` and ``cache_dir`` (rendered or cached)."""
-    data = cfg.data
-    return collect_trajectories(cfg.env.name, episodes=data.episodes, steps=data.episode_steps, seed=cfg.seed,
-                                image_size=cfg.env.image_size, cache_dir=Path(cfg.cache_dir) / "trajectories",
-                                workers=data.render_workers)
+    return collect_trajectories(**exploration_request(cfg), workers=cfg.data.render_workers)
 
 
 def run_latent_stages(cfg: DictConfig, out: Path, summary: dict) -> None:

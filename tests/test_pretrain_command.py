@@ -25,10 +25,13 @@ TINY = [
 ]
 
 
-def pretrain(run_dir: Path, cache: Path, *overrides: str, check: bool = True, **popen) -> subprocess.CompletedProcess:
+def pretrain(run_dir: Path, cache: Path, *overrides: str, check: bool = True,
+             python_path: Path | None = None) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "experiments.pretrain", f"hydra.run.dir={run_dir}", f"cache_dir={cache}",
            *TINY, *overrides]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MUJOCO_GL": "egl"}
+    if python_path is not None:  # searched before the installed packages
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(python_path), env.get("PYTHONPATH")]))
     result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     if check and result.returncode != 0:
         raise AssertionError(f"pretrain failed ({result.returncode}):\n{result.stderr[-3000:]}")
@@ -66,6 +69,28 @@ def test_zero_video_steps_export_the_encoder_at_its_initialisation_with_no_loss(
     assert video["steps"] == 0 and video["initial_loss"] is None and video["final_loss"] is None
     first, second = (load_file(run / "encoder.safetensors") for run in runs)
     assert first.keys() == second.keys() and all(torch.equal(first[k], second[k]) for k in first)
+
+
+def test_a_video_stage_on_cached_exploration_runs_without_the_envs_optional_extras(tmp_path):
+    """A GPU machine without gym-pusht trains Push-T's video stage on episodes rendered elsewhere; a run that
+    would have to render them still says how to install it."""
+    from envs.pusht_dependency import INSTALL, PushTUnavailableError, load_pusht
+
+    try:
+        load_pusht()
+    except PushTUnavailableError as exc:
+        pytest.skip(f"gym-pusht is not importable: {exc}")
+    cache = tmp_path / "cache"
+    pretrain(tmp_path / "render", cache, "env=pusht", "video.steps=1")  # renders and caches the episodes
+    hidden = tmp_path / "without_extras"
+    (hidden / "gym_pusht").mkdir(parents=True)
+    (hidden / "gym_pusht" / "__init__.py").write_text('raise ImportError("hidden by the test")\n')
+    result = pretrain(tmp_path / "cached", cache, "env=pusht", "video.steps=1", python_path=hidden)
+    assert "loaded 3 pusht episodes from cache" in result.stdout + result.stderr
+    assert (tmp_path / "cached" / "encoder.safetensors").is_file()
+    result = pretrain(tmp_path / "uncached", cache, "env=pusht", "video.steps=1", "seed=5", check=False,
+                      python_path=hidden)
+    assert result.returncode != 0 and INSTALL in result.stdout + result.stderr
 
 
 def test_resume_after_kill_gives_identical_weights(tmp_path):
