@@ -6,6 +6,8 @@
 #   3. the run directory, minus the optimiser state, packed for the CPU-side probe (`experiments.probe`).
 # Usage: OUT=DIR TRAIN_SECONDS=300 bash tools/gpu_run.sh      (writes DIR/{bench_*.json,log.txt,run.tgz.part-*})
 #        OUT=DIR STEPS=4000 TRAIN_SECONDS=450 bash tools/gpu_run.sh   (a fixed step count: no benchmarks, only steps 2-3)
+#        ENV_NAME=pusht CACHE_DIR=DIR EXTRA="seed=1 video.lr=1.5e-4" ...   (episodes rendered elsewhere into DIR: the
+#        GPU machine needs no gym-pusht; EXTRA: more pretrain overrides; docs/pusht.md, "Pretraining sizes")
 set -euo pipefail
 OUT=${OUT:-gpu_out}
 TRAIN_SECONDS=${TRAIN_SECONDS:-300}
@@ -16,6 +18,8 @@ EPISODES=${EPISODES:-2000}
 BATCH=${BATCH:-64}
 SMALL_BATCH=${SMALL_BATCH:-32}
 STEPS=${STEPS:-}  # empty: sized from the benchmark's step time
+CACHE_DIR=${CACHE_DIR:-}  # empty: the pretrain's default cache
+EXTRA=${EXTRA:-}  # more pretrain overrides, space-separated
 export MUJOCO_GL=egl PYTHONUNBUFFERED=1
 mkdir -p "$OUT"
 log() { echo "[$(date +%T)] $*" | tee -a "$OUT/log.txt"; }
@@ -42,7 +46,8 @@ log "pretrain: $STEPS video steps on $ENV_NAME"
 RUN=runs/gpu/pretrain_$ENV_NAME
 timeout $((TRAIN_SECONDS + 60)) $PY -m experiments.pretrain env=$ENV_NAME device=$DEVICE stages=[video] \
   video.steps="$STEPS" video.batch_size=$BATCH video.checkpoint_every=500 video.image_every=5000 \
-  data.episodes=$EPISODES data.render_workers=12 data.num_workers=10 hydra.run.dir=$RUN >"$OUT/pretrain_log.txt" 2>&1 \
+  data.episodes=$EPISODES data.render_workers=12 data.num_workers=10 ${CACHE_DIR:+cache_dir=$CACHE_DIR} $EXTRA \
+  hydra.run.dir=$RUN >"$OUT/pretrain_log.txt" 2>&1 \
   || log "pretrain ended early (exit $?): packing its last checkpoint"
 tail -c 3000 "$OUT/pretrain_log.txt" | tr '\r' '\n' | tail -n 8
 
@@ -65,7 +70,8 @@ torch.save(slim, run / "checkpoints" / "video" / last.name)
 if not (run / "encoder.safetensors").is_file():  # the run was cut short: export what the last checkpoint holds
     target = {k.removeprefix("target_encoder."): v for k, v in slim["model"].items() if k.startswith("target_encoder.")}
     export_safetensors(target, run / "encoder.safetensors", metadata={"record": slim["record"]})
-print(f"kept {last.name} (step {slim['step']}), final loss {sum(slim['losses'][-20:]) / 20:.4f}")
+tail = slim['losses'][-20:]
+print(f"kept {last.name} (step {slim['step']}), final loss {sum(tail) / max(1, len(tail)):.4f}")
 EOF
 tar -czf "$OUT/run.tgz" -C runs/gpu "pretrain_$ENV_NAME"
 split -b 15M "$OUT/run.tgz" "$OUT/run.tgz.part-" && rm "$OUT/run.tgz"
