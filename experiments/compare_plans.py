@@ -3,7 +3,8 @@
 Prints each agent's success rate over the shared episodes, the episodes only one of them solved, the
 exact McNemar p-value of that split (``worldmodel.evaluation.paired``) and each agent's median env steps to
 the goal over the episodes it solved; then the same split for each other success criterion both runs report
-(Push-T's ``pose_success``).
+(Push-T's ``pose_success``); then, for each run, what its failures were (``worldmodel.evaluation.failures``):
+over all shared episodes, and over those only the other run solved.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 import sys
 from pathlib import Path
 
+from worldmodel.evaluation.failures import describe, failure_kinds
 from worldmodel.evaluation.paired import criterion_as_success, paired_comparison, shared_criteria
 
 
@@ -53,6 +55,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: {name_a} {other['success_a']:.0%}, {name_b} {other['success_b']:.0%}; both {other['both']}, "
               f"only {name_a} {other['only_a']}, only {name_b} {other['only_b']}; exact McNemar p = "
               f"{other['p_value']:.4f}")
+    by_seed_a = {e["seed"]: e for e in a["episodes"]}
+    by_seed_b = {e["seed"]: e for e in b["episodes"]}
+    shared = sorted(by_seed_a.keys() & by_seed_b.keys())
+    for name, mine, theirs in ((name_a, by_seed_a, by_seed_b), (name_b, by_seed_b, by_seed_a)):
+        print(f"{name} {describe(failure_kinds([mine[s] for s in shared]))}")
+        only_other = [mine[s] for s in shared if theirs[s].get("success") and not mine[s].get("success")]
+        if only_other:
+            print(f"  of them solved by the other run only: {describe(failure_kinds(only_other))}")
     return 0
 
 

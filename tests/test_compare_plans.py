@@ -7,6 +7,7 @@ import json
 import pytest
 
 from experiments.compare_plans import main
+from worldmodel.evaluation.failures import describe, failure_kinds
 from worldmodel.evaluation.paired import paired_comparison, sign_test_p
 
 
@@ -81,3 +82,39 @@ def test_command_pairs_each_other_criterion_both_runs_report(tmp_path, capsys):
     plain = _run(tmp_path, "hierarchical", "pusht", [False] * 10)  # reports no other criterion
     assert main([a, plain]) == 0
     assert "pose_success" not in capsys.readouterr().out
+
+
+def test_failure_kinds_reads_each_failed_trace():
+    episodes = [
+        {"seed": 0, "success": True, "distances": [0.6, 0.3, 0.09]},
+        {"seed": 1, "success": True, "distances": [0.5, 0.07]},
+        {"seed": 2, "success": False, "distances": [0.6, 0.6, 0.6]},  # never moved
+        {"seed": 3, "success": False, "distances": [0.4, 0.35, 0.7]},  # ended further
+        {"seed": 4, "success": False, "distances": [0.6, 0.10, 0.12]},  # stopped short, closest 0.10
+        {"seed": 5, "success": False, "distances": [0.6, 0.2, 0.14]},  # stopped short, closest 0.14
+        {"seed": 6, "success": False, "distances": [0.6], "failure": "agent raised"},
+    ]
+    kinds = failure_kinds(episodes)
+    assert {k: kinds[k] for k in ("failed", "never_moved", "ended_further", "stopped_short", "faults")} == \
+        {"failed": 5, "never_moved": 1, "ended_further": 1, "stopped_short": 2, "faults": 1}
+    assert kinds["closest_median"] == pytest.approx(0.12) and kinds["solved_final_median"] == pytest.approx(0.08)
+    assert describe(kinds).startswith("failed 5: never moved 1, ended further 1, stopped short 2, faults 1")
+    assert failure_kinds([{"seed": 0, "success": True, "distances": [0.1]}])["closest_median"] is None
+
+
+def test_command_says_what_the_failures_of_each_run_were(tmp_path, capsys):
+    def run(name, traces):
+        path = tmp_path / name
+        path.mkdir()
+        episodes = [{"seed": s, "success": trace[-1] < 0.1, "distances": trace} for s, trace in enumerate(traces)]
+        (path / "summary.json").write_text(json.dumps({"env": "pusher", "agent": name, "episodes": episodes}))
+        return str(path)
+
+    stuck, short, solved = [0.5, 0.5], [0.5, 0.12], [0.5, 0.08]
+    a = run("mpc", [stuck, stuck, short, solved])
+    b = run("hierarchical", [solved, short, solved, solved])
+    assert main([a, b]) == 0
+    out = capsys.readouterr().out
+    assert "mpc failed 3: never moved 2, ended further 0, stopped short 1" in out
+    assert "  of them solved by the other run only: failed 2: never moved 1, ended further 0, stopped short 1" in out
+    assert "hierarchical failed 1: never moved 0, ended further 0, stopped short 1" in out
