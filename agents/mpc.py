@@ -1,4 +1,5 @@
-"""Flat latent MPC: CEM/MPPI over level-1 rollouts toward the encoded goal image, re-planned every step.
+"""Flat latent MPC: CEM/MPPI over level-1 rollouts toward the encoded goal image, re-planned every step
+(or every ``replan_every`` steps, acting on the plan's next actions in between).
 
     cost(actions) = d(z_H, z_goal) + running_weight * mean_t d(z_t, z_goal)      d: WorldModel.distance
 
@@ -113,18 +114,24 @@ class LatentMPCAgent(LatentAgentBase):
         running_weight: weight of the mean distance along the plan added to the final distance.
         cost: planning distance, ``metric`` | ``latent`` | ``task`` | ``body`` (None: the checkpoint's).
         shaping_weight: weight of the task cost's shaping (the learned reach term; 0 leaves it out).
+        replan_every: act on this many steps of each plan before planning again (1: re-plan every step).
         seed: the planner generator is reseeded from ``(seed, episode index)`` at each ``reset``.
     """
 
     def __init__(self, env: gym.Env, world_model=None, planner: str = "cem", horizon: int = 10,
                  samples: int = 256, iterations: int = 3, elites: int = 32, temperature: float = 0.1,
                  min_std: float = 0.05, warm_std: float | None = 0.5, running_weight: float = 0.1,
-                 cost: str | None = None, shaping_weight: float = 1.0, seed: int = 0, check_env: bool = True):
+                 cost: str | None = None, shaping_weight: float = 1.0, replan_every: int = 1, seed: int = 0,
+                 check_env: bool = True):
         super().__init__(env, world_model, seed, check_env, cost, shaping_weight)
-        for label, value in (("horizon", horizon), ("samples", samples), ("iterations", iterations)):
+        for label, value in (("horizon", horizon), ("samples", samples), ("iterations", iterations),
+                             ("replan_every", replan_every)):
             if int(value) < 1:
                 raise ValueError(f"mpc {label} must be >= 1, got {value}")
+        if int(replan_every) > int(horizon):
+            raise ValueError(f"mpc replan_every ({replan_every}) must be at most the horizon ({horizon})")
         self.horizon, self.samples, self.iterations = int(horizon), int(samples), int(iterations)
+        self.replan_every = int(replan_every)
         self.running_weight, self.warm_std = float(running_weight), warm_std
         self._planner, self._options = planner_options(planner, elites=int(elites), temperature=temperature,
                                                        min_std=min_std)
@@ -132,11 +139,16 @@ class LatentMPCAgent(LatentAgentBase):
         self.last_plan: Plan | None = None
 
     def _reset_plans(self) -> None:
-        self._mean, self.last_plan = None, None
+        self._mean, self.last_plan, self._step_in_plan = None, None, 0
 
     @torch.no_grad()
     def act(self, observation: np.ndarray) -> np.ndarray:
-        z, d = self._observe(observation)
+        z, d = self._observe(observation)  # every step: the latent velocity needs each observation
+        if self.last_plan is not None and self._step_in_plan < self.replan_every:
+            action = self.last_plan.actions[self._step_in_plan]
+            self._step_in_plan += 1
+            self._mean = shift_plan(self._mean)
+            return self._to_action(action)
         goal, wm = self.goal, self.wm
         warm = self._mean is not None
 
@@ -148,7 +160,7 @@ class LatentMPCAgent(LatentAgentBase):
                              init_mean=shift_plan(self._mean) if warm else None,
                              init_std=self.warm_std if warm else None, generator=self._generator,
                              device=self.device, **self._options)
-        self.last_plan, self._mean = plan, plan.mean
+        self.last_plan, self._mean, self._step_in_plan = plan, plan.mean, 1
         self.diagnostics = {"predicted_cost": float(plan.cost), "predicted_steps": self.horizon,
                             "imagined": wm.rollout(z, plan.actions[None], d)[0], "goal": goal}
         return self._to_action(plan.actions[0])

@@ -86,6 +86,25 @@ def test_latent_agents_refuse_an_incompatible_env_and_a_missing_model(world_mode
         make_agent("hierarchical", ImageEnv())
 
 
+def test_mpc_with_replan_every_acts_on_each_plan_for_that_many_steps(world_model):
+    env = ImageEnv()
+    obs, info = env.reset()
+    agent = make_agent("mpc", env, world_model=world_model, replan_every=3, horizon=5, samples=16, elites=4, seed=1)
+    agent.reset(obs, info)
+    plans, actions = [], []
+    for _ in range(7):
+        actions.append(agent.act(obs))
+        if not plans or agent.last_plan is not plans[-1]:
+            plans.append(agent.last_plan)
+    assert len(plans) == 3  # planned at steps 0, 3 and 6
+    for step, action in enumerate(actions):
+        np.testing.assert_array_equal(action, plans[step // 3].actions[step % 3].numpy())
+    for bad, match in (({"replan_every": 0}, "replan_every must be >= 1"),
+                       ({"replan_every": 6, "horizon": 5}, "at most the horizon")):
+        with pytest.raises(ValueError, match=match):
+            make_agent("mpc", env, world_model=world_model, **bad)
+
+
 def test_hierarchical_hands_over_to_level_1_when_the_goal_is_within_reach(world_model):
     env = ImageEnv()
     obs, info = env.reset()
