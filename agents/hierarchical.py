@@ -36,7 +36,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from agents.mpc import LatentAgentBase, planner_options, trajectory_cost
+from agents.mpc import LatentAgentBase, fit_length, planner_options, trajectory_cost
 from agents.registry import register_agent
 from worldmodel.planning import shift_plan
 
@@ -78,6 +78,8 @@ class HierarchicalAgent(LatentAgentBase):
         use_decoder: seed level 1 with the action chunk decoded from the first planned code.
         reach: hand over to level 1 alone when the planning distance to the goal is at most this; None: the
             level-1 horizon when ``cost`` is ``metric`` (in env steps), never for ``latent``.
+        finish_horizon: level 1's horizon once the goal is within ``reach`` (None: ``horizon``), as mpc's
+            ``finish_horizon``: a shorter look-ahead does the last push that a long one leaves loose.
         stall_progress: None (the default): level 2 plans every step. A number: level 1 plans alone toward the
             goal while the planning cost falls by at least this much every k steps; when it falls by less, level
             2 takes over, for k steps at least and until the cost is this much below where level 1 stalled.
@@ -92,7 +94,8 @@ class HierarchicalAgent(LatentAgentBase):
                  high_running_weight: float = 1.0, goal_weight: float = 1.0, use_decoder: bool = True,
                  reach: float | None = None, subgoal_cost: str | None = None, high_cost: str | None = None,
                  empirical_codes: bool = False, stall_progress: float | None = None,
-                 cost: str | None = None, shaping_weight: float = 1.0, seed: int = 0, check_env: bool = True):
+                 finish_horizon: int | None = None, cost: str | None = None, shaping_weight: float = 1.0,
+                 seed: int = 0, check_env: bool = True):
         super().__init__(env, world_model, seed, check_env, cost, shaping_weight)
         self.high_distance = partial(world_model.high_distance, cost=self.cost if high_cost is None else high_cost,
                                      shaping_weight=self.shaping_weight)
@@ -117,6 +120,10 @@ class HierarchicalAgent(LatentAgentBase):
         self.use_decoder = bool(use_decoder)
         self.empirical_codes = bool(empirical_codes)
         self.stall_progress = None if stall_progress is None else float(stall_progress)
+        if finish_horizon is not None and not 1 <= int(finish_horizon) <= self.horizon:
+            raise ValueError(f"hierarchical finish_horizon must be in [1, horizon={self.horizon}], "
+                             f"got {finish_horizon}")
+        self.finish_horizon = self.horizon if finish_horizon is None else int(finish_horizon)
         self._subgoal_jump = min(max(self.horizon // self.k, 1), self.high_horizon)  # at level 1's horizon
         self._seed_chunks = -(-self.horizon // self.k)  # decoded chunks that cover level 1's horizon
         if reach is None:
@@ -149,6 +156,7 @@ class HierarchicalAgent(LatentAgentBase):
         high_goal = wm.high_state(goal)
 
         now = float(self.distance(z, goal))
+        horizon = self.finish_horizon if now <= self.reach else self.horizon
         if now <= self.reach or not self._level_2_needed(now):
             high, imagined_high, subgoal = None, high_goal[None], high_goal
         else:
@@ -167,15 +175,15 @@ class HierarchicalAgent(LatentAgentBase):
         if self.use_decoder and high is not None:
             seed_plan = self._fit_horizon(wm.decode_chunk(high.actions[:self._seed_chunks]).flatten(0, 1))
         elif self._actions is not None:
-            seed_plan = shift_plan(self._actions)
+            seed_plan = fit_length(shift_plan(self._actions), horizon)
         low = self._low_planner(
-            low_cost, self.action_space.low, self.action_space.high, horizon=self.horizon,
+            low_cost, self.action_space.low, self.action_space.high, horizon=horizon,
             action_dim=self.action_dim, samples=self.samples, iterations=self.iterations, init_mean=seed_plan,
             init_std=self.warm_std if seed_plan is not None else None, generator=self._generator,
             device=self.device, **self._low_options)
         self._actions = low.mean
         predicted_cost = float(high.cost) if high is not None else float(low.cost)
-        predicted_steps = self.high_horizon * self.k if high is not None else self.horizon
+        predicted_steps = self.high_horizon * self.k if high is not None else horizon
         self.diagnostics = {"predicted_cost": predicted_cost, "predicted_steps": predicted_steps,
                             "low_cost": float(low.cost), "level": 1 if high is None else 2,
                             "imagined": wm.rollout(z, low.actions[None], d)[0], "imagined_high": imagined_high,

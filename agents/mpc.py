@@ -96,6 +96,13 @@ def planner_options(planner: str, **options) -> tuple[Any, dict[str, Any]]:
     return PLANNERS[planner], {k: v for k, v in options.items() if k in accepted}
 
 
+def fit_length(plan: torch.Tensor, horizon: int) -> torch.Tensor:
+    """``plan (H, A)`` cut or zero-padded to ``horizon`` steps: a warm start for a plan of another length."""
+    if len(plan) >= horizon:
+        return plan[:horizon]
+    return torch.cat([plan, plan.new_zeros(horizon - len(plan), plan.shape[1])])
+
+
 def trajectory_cost(traj: torch.Tensor, target: torch.Tensor, running_weight: float, distance) -> torch.Tensor:
     """``traj (N, H, Dz)`` vs ``target (Dz,)`` -> ``(N,)``: final distance + weighted mean distance."""
     dist = distance(traj, target)  # (N, H)
@@ -115,13 +122,17 @@ class LatentMPCAgent(LatentAgentBase):
         cost: planning distance, ``metric`` | ``latent`` | ``task`` | ``body`` (None: the checkpoint's).
         shaping_weight: weight of the task cost's shaping (the learned reach term; 0 leaves it out).
         replan_every: act on this many steps of each plan before planning again (1: re-plan every step).
+        finish_within, finish_horizon: once the planning cost to the goal is at most ``finish_within``, plan over
+            ``finish_horizon`` steps instead of ``horizon`` (None: never). A long look-ahead finds the way round
+            an object, but near the goal it leaves the first action loose and the last push undone.
         seed: the planner generator is reseeded from ``(seed, episode index)`` at each ``reset``.
     """
 
     def __init__(self, env: gym.Env, world_model=None, planner: str = "cem", horizon: int = 10,
                  samples: int = 256, iterations: int = 3, elites: int = 32, temperature: float = 0.1,
                  min_std: float = 0.05, warm_std: float | None = 0.5, running_weight: float = 0.1,
-                 cost: str | None = None, shaping_weight: float = 1.0, replan_every: int = 1, seed: int = 0,
+                 cost: str | None = None, shaping_weight: float = 1.0, replan_every: int = 1,
+                 finish_within: float | None = None, finish_horizon: int | None = None, seed: int = 0,
                  check_env: bool = True):
         super().__init__(env, world_model, seed, check_env, cost, shaping_weight)
         for label, value in (("horizon", horizon), ("samples", samples), ("iterations", iterations),
@@ -132,6 +143,13 @@ class LatentMPCAgent(LatentAgentBase):
             raise ValueError(f"mpc replan_every ({replan_every}) must be at most the horizon ({horizon})")
         self.horizon, self.samples, self.iterations = int(horizon), int(samples), int(iterations)
         self.replan_every = int(replan_every)
+        if (finish_within is None) != (finish_horizon is None):
+            raise ValueError("mpc finish_within and finish_horizon go together: set both or neither")
+        if finish_horizon is not None and not replan_every <= int(finish_horizon) <= self.horizon:
+            raise ValueError(f"mpc finish_horizon must be in [replan_every, horizon] = [{replan_every}, "
+                             f"{self.horizon}], got {finish_horizon}")
+        self.finish_within = None if finish_within is None else float(finish_within)
+        self.finish_horizon = None if finish_horizon is None else int(finish_horizon)
         self.running_weight, self.warm_std = float(running_weight), warm_std
         self._planner, self._options = planner_options(planner, elites=int(elites), temperature=temperature,
                                                        min_std=min_std)
@@ -150,17 +168,20 @@ class LatentMPCAgent(LatentAgentBase):
             self._mean = shift_plan(self._mean)
             return self._to_action(action)
         goal, wm = self.goal, self.wm
+        horizon = self.horizon
+        if self.finish_within is not None and float(self.distance(z, goal)) <= self.finish_within:
+            horizon = self.finish_horizon
         warm = self._mean is not None
 
         def cost(candidates: torch.Tensor) -> torch.Tensor:
             return trajectory_cost(wm.rollout(z, candidates, d), goal, self.running_weight, self.distance)
 
-        plan = self._planner(cost, self.action_space.low, self.action_space.high, horizon=self.horizon,
+        plan = self._planner(cost, self.action_space.low, self.action_space.high, horizon=horizon,
                              action_dim=self.action_dim, samples=self.samples, iterations=self.iterations,
-                             init_mean=shift_plan(self._mean) if warm else None,
+                             init_mean=fit_length(shift_plan(self._mean), horizon) if warm else None,
                              init_std=self.warm_std if warm else None, generator=self._generator,
                              device=self.device, **self._options)
         self.last_plan, self._mean, self._step_in_plan = plan, plan.mean, 1
-        self.diagnostics = {"predicted_cost": float(plan.cost), "predicted_steps": self.horizon,
+        self.diagnostics = {"predicted_cost": float(plan.cost), "predicted_steps": horizon,
                             "imagined": wm.rollout(z, plan.actions[None], d)[0], "goal": goal}
         return self._to_action(plan.actions[0])

@@ -105,6 +105,26 @@ def test_mpc_with_replan_every_acts_on_each_plan_for_that_many_steps(world_model
             make_agent("mpc", env, world_model=world_model, **bad)
 
 
+def test_latent_agents_plan_over_the_finish_horizon_once_the_goal_is_near(world_model):
+    env = ImageEnv()
+    obs, info = env.reset()
+    near = {"mpc": {"finish_within": 1e9, "finish_horizon": 4}, "hierarchical": {"reach": 1e9, "finish_horizon": 4}}
+    far = {"mpc": {"finish_within": -1.0, "finish_horizon": 4}, "hierarchical": {"reach": -1.0, "finish_horizon": 4}}
+    for name in ("mpc", "hierarchical"):
+        for params, steps in ((near[name], 4), (far[name], 10 if name == "mpc" else world_model.k)):
+            agent = make_agent(name, env, world_model=world_model, seed=2, **params)
+            agent.reset(obs, info)
+            for _ in range(2):  # the second plan is warm-started from the first
+                agent.act(obs)
+            assert agent.diagnostics["imagined"].shape[0] == steps
+    with pytest.raises(ValueError, match="set both or neither"):
+        make_agent("mpc", env, world_model=world_model, finish_horizon=4)
+    with pytest.raises(ValueError, match="finish_horizon must be in"):
+        make_agent("mpc", env, world_model=world_model, finish_within=0.1, finish_horizon=11)
+    with pytest.raises(ValueError, match="finish_horizon must be in"):
+        make_agent("hierarchical", env, world_model=world_model, finish_horizon=0)
+
+
 def test_hierarchical_hands_over_to_level_1_when_the_goal_is_within_reach(world_model):
     env = ImageEnv()
     obs, info = env.reset()
