@@ -10,7 +10,8 @@ The agent tracks the latent velocity ``d_t = z_t - z_{t-1}`` between its own obs
 first step), which level 1 reads as its one-step history. The plan is warm-started from the previous
 one shifted by one step (``shift_plan``). After each ``act`` the attribute ``diagnostics`` holds
 ``predicted_cost`` (float), ``predicted_steps`` (the env steps that cost looks ahead: ``H``), ``imagined``
-``(H, Dz)`` (the planned latent trajectory) and ``goal`` ``(Dz,)``.
+``(H, Dz)`` (the planned latent trajectory) and ``goal`` ``(Dz,)``; on the steps that act on an earlier plan
+(``replan_every`` > 1), that plan's.
 
 Default budget (horizon 10 x 256 samples x 3 iterations, Dz = 32): see tests/test_latent_agents.py.
 """

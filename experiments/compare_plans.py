@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from worldmodel.evaluation.failures import describe, failure_kinds
-from worldmodel.evaluation.paired import criterion_as_success, paired_comparison, shared_criteria
+from worldmodel.evaluation.paired import criterion_as_success, pair_by_seed, paired_comparison, shared_criteria
 
 
 def _load(run: str) -> dict:
@@ -55,12 +55,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: {name_a} {other['success_a']:.0%}, {name_b} {other['success_b']:.0%}; both {other['both']}, "
               f"only {name_a} {other['only_a']}, only {name_b} {other['only_b']}; exact McNemar p = "
               f"{other['p_value']:.4f}")
-    by_seed_a = {e["seed"]: e for e in a["episodes"]}
-    by_seed_b = {e["seed"]: e for e in b["episodes"]}
-    shared = sorted(by_seed_a.keys() & by_seed_b.keys())
-    for name, mine, theirs in ((name_a, by_seed_a, by_seed_b), (name_b, by_seed_b, by_seed_a)):
-        print(f"{name} {describe(failure_kinds([mine[s] for s in shared]))}")
-        only_other = [mine[s] for s in shared if theirs[s].get("success") and not mine[s].get("success")]
+    pairs = pair_by_seed(a["episodes"], b["episodes"])
+    for name, side in ((name_a, 0), (name_b, 1)):
+        mine = [pair[side] for pair in pairs]
+        print(f"{name} {describe(failure_kinds(mine))}")
+        only_other = [pair[side] for pair in pairs if pair[1 - side]["success"] and not pair[side]["success"]]
         if only_other:
             print(f"  of them solved by the other run only: {describe(failure_kinds(only_other))}")
     return 0

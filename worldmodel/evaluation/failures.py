@@ -44,7 +44,8 @@ def failure_kinds(episodes: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def describe(kinds: dict[str, Any]) -> str:
-    """One line: ``failed 14: never moved 3, ended further 2, stopped short 9 (closest 0.12; solved end 0.10)``."""
+    """One line, e.g. ``failed 14: never moved 3, ended further 2, stopped short 9 (their closest approach, median
+    0.12; solved episodes end at 0.097)``."""
     text = (f"failed {kinds['failed']}: never moved {kinds['never_moved']}, ended further {kinds['ended_further']}, "
             f"stopped short {kinds['stopped_short']}")
     if kinds["faults"]:

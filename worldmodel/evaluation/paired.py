@@ -24,15 +24,23 @@ def sign_test_p(wins: int, losses: int) -> float:
     return min(1.0, 2.0 * tail)
 
 
+def pair_by_seed(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """The episode records of two runs paired on their shared seeds, in seed order."""
+    by_seed_b = {e["seed"]: e for e in b}
+    pairs = sorted(((e, by_seed_b[e["seed"]]) for e in a if e["seed"] in by_seed_b), key=lambda pair: pair[0]["seed"])
+    if not pairs:
+        raise ValueError("the two runs share no episode seed: run both with the same seed= and episodes=")
+    return pairs
+
+
 def paired_comparison(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> dict[str, Any]:
     """Episode records (``seed``, ``success``, optionally ``steps``) of two runs -> counts over the shared seeds,
     the p-value and each run's median steps over its solved shared episodes (``steps_a``, ``steps_b``; None
     where it solved none or its records carry no ``steps``)."""
-    success_a = {e["seed"]: bool(e["success"]) for e in a}
-    success_b = {e["seed"]: bool(e["success"]) for e in b}
-    seeds = sorted(success_a.keys() & success_b.keys())
-    if not seeds:
-        raise ValueError("the two runs share no episode seed: run both with the same seed= and episodes=")
+    pairs = pair_by_seed(a, b)
+    seeds = [ea["seed"] for ea, _ in pairs]
+    success_a = {ea["seed"]: bool(ea["success"]) for ea, _ in pairs}
+    success_b = {eb["seed"]: bool(eb["success"]) for _, eb in pairs}
     only_a = sum(success_a[s] and not success_b[s] for s in seeds)
     only_b = sum(success_b[s] and not success_a[s] for s in seeds)
     both = sum(success_a[s] and success_b[s] for s in seeds)
