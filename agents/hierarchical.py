@@ -84,6 +84,10 @@ class HierarchicalAgent(LatentAgentBase):
             goal while the planning cost falls by at least this much every k steps; when it falls by less, level
             2 takes over, for k steps at least and until the cost is this much below where level 1 stalled.
             Where a flat plan already solves most of the task (pusher), level 2 is asked only where it is stuck.
+        stall_patience: with ``stall_progress``, the steps level 2 keeps planning without that progress before
+            level 1 plans alone again (and level 2 starts a fresh plan at the next stall); None: level 2's
+            look-ahead, ``high_horizon * k`` steps. A level-2 plan that has not paid off within its own
+            look-ahead is not going to, and level 1 alone may still finish from where it left the task.
     """
 
     def __init__(self, env: gym.Env, world_model=None, planner: str = "cem", high_horizon: int = 4,
@@ -94,8 +98,8 @@ class HierarchicalAgent(LatentAgentBase):
                  high_running_weight: float = 1.0, goal_weight: float = 1.0, use_decoder: bool = True,
                  reach: float | None = None, subgoal_cost: str | None = None, high_cost: str | None = None,
                  empirical_codes: bool = False, stall_progress: float | None = None,
-                 finish_horizon: int | None = None, cost: str | None = None, shaping_weight: float = 1.0,
-                 seed: int = 0, check_env: bool = True):
+                 stall_patience: int | None = None, finish_horizon: int | None = None, cost: str | None = None,
+                 shaping_weight: float = 1.0, seed: int = 0, check_env: bool = True):
         super().__init__(env, world_model, seed, check_env, cost, shaping_weight)
         self.high_distance = partial(world_model.high_distance, cost=self.cost if high_cost is None else high_cost,
                                      shaping_weight=self.shaping_weight)
@@ -120,6 +124,10 @@ class HierarchicalAgent(LatentAgentBase):
         self.use_decoder = bool(use_decoder)
         self.empirical_codes = bool(empirical_codes)
         self.stall_progress = None if stall_progress is None else float(stall_progress)
+        self.stall_patience = self.high_horizon * self.k if stall_patience is None else int(stall_patience)
+        if self.stall_patience < self.k:
+            raise ValueError(f"hierarchical stall_patience must be at least k = {self.k} (level 2 plans k steps at "
+                             f"least), got {stall_patience}")
         if finish_horizon is not None and not 1 <= int(finish_horizon) <= self.horizon:
             raise ValueError(f"hierarchical finish_horizon must be in [1, horizon={self.horizon}], "
                              f"got {finish_horizon}")
@@ -193,13 +201,17 @@ class HierarchicalAgent(LatentAgentBase):
     def _level_2_needed(self, cost: float) -> bool:
         """Whether level 2 plans this step, given the planning cost to the goal now. Always, unless
         ``stall_progress`` is set: then only once the cost has fallen by less than that over the last k steps
-        of level 1 alone, and from then on until it is that much below where level 1 stalled (k steps at least)."""
+        of level 1 alone, and from then on until it is that much below where level 1 stalled (k steps at least)
+        or ``stall_patience`` steps have passed without that."""
         if self.stall_progress is None:
             return True
-        if self._stalled_at is not None and self._level_2_steps >= self.k \
-                and cost < self._stalled_at - self.stall_progress:
-            self._stalled_at = None  # level 2 got the task moving: back to level 1 alone
-            self._recent_costs.clear()
+        if self._stalled_at is not None and self._level_2_steps >= self.k:
+            if cost < self._stalled_at - self.stall_progress:  # level 2 got the task moving: level 1 alone again
+                self._stalled_at = None
+            elif self._level_2_steps >= self.stall_patience:  # level 2's plan has not paid off: level 1 again
+                self._stalled_at, self._codes = None, None
+            if self._stalled_at is None:
+                self._recent_costs.clear()
         if self._stalled_at is None:
             self._recent_costs.append(cost)
             if len(self._recent_costs) <= self.k or self._recent_costs[0] - cost >= self.stall_progress:

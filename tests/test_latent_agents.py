@@ -196,7 +196,8 @@ def test_hierarchical_level_1_pays_its_distance_to_the_goal_by_goal_weight(world
 
 def test_hierarchical_with_stall_progress_plans_level_2_only_where_level_1_alone_stalls(world_model, monkeypatch):
     """Level 1 plans alone while the cost to the goal falls by ``stall_progress`` every k steps; once it does not,
-    level 2 plans for k steps at least, until the cost is that much below where level 1 stalled."""
+    level 2 plans for k steps at least, until the cost is that much below where level 1 stalled or for
+    ``stall_patience`` steps, after which level 1 plans alone again."""
     env = ImageEnv()
     obs, info = env.reset()
     k = world_model.k
@@ -219,6 +220,11 @@ def test_hierarchical_with_stall_progress_plans_level_2_only_where_level_1_alone
     stuck_then_moving = [5.0] * (2 * k) + [4.0] * 3
     assert levels(stuck_then_moving, stall_progress=0.1) == [1] * k + [2] * k + [1] * 3
     assert levels(stuck_then_moving) == [2] * (2 * k + 3)  # the default: level 2 every step
+    patience = k + 2
+    stuck = [5.0] * (2 * k + 2 * patience)
+    assert levels(stuck, stall_progress=0.1, stall_patience=patience) == ([1] * k + [2] * patience) * 2
+    with pytest.raises(ValueError, match="stall_patience must be at least k"):
+        make_agent("hierarchical", env, world_model=world_model, stall_progress=0.1, stall_patience=k - 1)
 
 
 @pytest.mark.parametrize("jumps", [1, 2])
