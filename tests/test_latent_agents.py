@@ -227,6 +227,39 @@ def test_hierarchical_with_stall_progress_plans_level_2_only_where_level_1_alone
         make_agent("hierarchical", env, world_model=world_model, stall_progress=0.1, stall_patience=k - 1)
 
 
+def test_hierarchical_level_1_alone_plans_as_mpc_does_until_level_2_first_plans(world_model, monkeypatch):
+    """With mpc's budget and its cost (running weight doubled, since level 1 adds its final distance once more:
+    twice mpc's cost), the hierarchical agent's level 1 draws the same samples and picks the same plans, so
+    the two agents act alike until a stall hands a step to level 2: pusher's agents differ only there."""
+    env = ImageEnv()
+    obs, info = env.reset()
+    observations = [env.image() for _ in range(world_model.k)]
+
+    def rollout(z, actions, d):  # a point that the actions move: where the plan ends and its path both count
+        path = torch.cumsum(actions, dim=1)
+        return z + torch.nn.functional.pad(path, (0, z.shape[-1] - path.shape[-1]))
+
+    monkeypatch.setattr(world_model, "rollout", rollout)
+    budget = dict(horizon=6, samples=16, iterations=2, elites=4, seed=3)
+
+    def actions(running_weight: float) -> list[np.ndarray]:
+        mpc = make_agent("mpc", env, world_model=world_model, running_weight=0.1, **budget)
+        hierarchical = make_agent("hierarchical", env, world_model=world_model, running_weight=running_weight,
+                                  goal_weight=1.0, stall_progress=0.01, reach=0.0, **budget)
+        pairs = []
+        for agent in (mpc, hierarchical):
+            agent.reset(obs, info)
+            agent.goal = agent.goal + 2.0
+        for observation in observations:  # level 2 cannot plan before k steps of level 1 alone
+            pairs.append((mpc.act(observation), hierarchical.act(observation)))
+            assert hierarchical.diagnostics["level"] == 1
+        return pairs
+
+    for a, b in actions(0.2):
+        np.testing.assert_allclose(b, a, atol=1e-5)
+    assert max(np.abs(b - a).max() for a, b in actions(1.0)) > 1e-2  # another cost, other plans
+
+
 @pytest.mark.parametrize("jumps", [1, 2])
 def test_hierarchical_subgoal_is_level_2s_state_at_the_end_of_level_1s_horizon(world_model, jumps):
     env = ImageEnv()
