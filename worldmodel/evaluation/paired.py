@@ -7,6 +7,7 @@ scores the violation-of-expectation pairs of ``experiments.probe`` against chanc
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from math import comb
 from statistics import median
 from typing import Any
@@ -38,21 +39,18 @@ def paired_comparison(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> dict[
     the p-value and each run's median steps over its solved shared episodes (``steps_a``, ``steps_b``; None
     where it solved none or its records carry no ``steps``)."""
     pairs = pair_by_seed(a, b)
-    seeds = [ea["seed"] for ea, _ in pairs]
-    success_a = {ea["seed"]: bool(ea["success"]) for ea, _ in pairs}
-    success_b = {eb["seed"]: bool(eb["success"]) for _, eb in pairs}
-    only_a = sum(success_a[s] and not success_b[s] for s in seeds)
-    only_b = sum(success_b[s] and not success_a[s] for s in seeds)
-    both = sum(success_a[s] and success_b[s] for s in seeds)
-    return {"episodes": len(seeds), "success_a": sum(success_a[s] for s in seeds) / len(seeds),
-            "success_b": sum(success_b[s] for s in seeds) / len(seeds), "both": both,
+    solved = [(bool(ea["success"]), bool(eb["success"])) for ea, eb in pairs]
+    only_a = sum(sa and not sb for sa, sb in solved)
+    only_b = sum(sb and not sa for sa, sb in solved)
+    return {"episodes": len(pairs), "success_a": sum(sa for sa, _ in solved) / len(pairs),
+            "success_b": sum(sb for _, sb in solved) / len(pairs), "both": sum(sa and sb for sa, sb in solved),
             "only_a": only_a, "only_b": only_b, "p_value": sign_test_p(only_a, only_b),
-            "steps_a": _median_solved_steps(a, seeds), "steps_b": _median_solved_steps(b, seeds)}
+            "steps_a": _median_solved_steps(ea for ea, _ in pairs),
+            "steps_b": _median_solved_steps(eb for _, eb in pairs)}
 
 
-def _median_solved_steps(records: list[dict[str, Any]], seeds: list[int]) -> float | None:
-    shared = set(seeds)
-    steps = [e["steps"] for e in records if e["seed"] in shared and e["success"] and "steps" in e]
+def _median_solved_steps(records: Iterable[dict[str, Any]]) -> float | None:
+    steps = [e["steps"] for e in records if e["success"] and "steps" in e]
     return float(median(steps)) if steps else None
 
 
